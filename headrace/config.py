@@ -1,0 +1,34 @@
+"""Settings read from the environment, in one place."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where headrace keeps its records.
+
+    ``home``: folder for the embedded store, results and keys (``HEADRACE_HOME``,
+    default ``./.headrace``). ``store_url``: SQLAlchemy URL of the run store
+    (``HEADRACE_STORE``; default SQLite at ``home/headrace.db``).
+    ``ui_url``: base URL of the web page, used for links in alerts (``HEADRACE_UI_URL``).
+    """
+
+    home: Path
+    store_url: str
+    ui_url: str | None = None
+
+    @property
+    def results_dir(self) -> Path:
+        return self.home / "results"
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Read the settings from ``env`` (default ``os.environ``)."""
+    env = dict(os.environ) if env is None else env
+    home = Path(env.get("HEADRACE_HOME") or ".headrace").expanduser().absolute()
+    store = env.get("HEADRACE_STORE") or f"sqlite:///{home / 'headrace.db'}"
+    return Settings(home=home, store_url=store, ui_url=env.get("HEADRACE_UI_URL") or None)

@@ -1,0 +1,50 @@
+"""The run store: every flow run, task run, state change, log line and metric.
+
+``get_store()`` opens the store named by the settings (SQLite under
+``HEADRACE_HOME`` by default, PostgreSQL when ``HEADRACE_STORE`` says so) once
+per process and URL; the first open also marks runs whose process died as
+Crashed.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from headrace.config import load_settings
+from headrace.store.base import normalize_url, utcnow
+from headrace.store.cache import CacheMixin, ConcurrencyMixin
+from headrace.store.runs import TERMINAL_TYPES, RunsMixin
+from headrace.store.writer import BatchWriter
+
+__all__ = ["RunStore", "BatchWriter", "get_store", "open_store", "utcnow", "TERMINAL_TYPES"]
+
+
+class RunStore(RunsMixin, CacheMixin, ConcurrencyMixin):
+    """The run store on one database (SQLite or PostgreSQL)."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        super().__init__(url, migrate=migrate)
+        self.writer = BatchWriter(self)
+
+
+_STORES: dict[str, RunStore] = {}
+_LOCK = threading.Lock()
+
+
+def open_store(url: str) -> RunStore:
+    """Open (and migrate) the store at ``url``; each call makes a new connection pool."""
+    store = RunStore(url)
+    store.mark_crashed()
+    return store
+
+
+def get_store(url: str | None = None) -> RunStore:
+    """The process-wide store for ``url`` (default: from the settings)."""
+    key = normalize_url(url or load_settings().store_url)
+    store = _STORES.get(key)
+    if store is None:
+        with _LOCK:
+            store = _STORES.get(key)
+            if store is None:
+                store = _STORES[key] = open_store(key)
+    return store

@@ -1,0 +1,230 @@
+"""Flow runs, task runs, state changes, logs and metrics."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+
+from headrace.errors import RunNotFound
+from headrace.store.base import StoreBase, as_utc, utcnow
+from headrace.store.schema import (
+    concurrency_slots,
+    dataset_io,
+    datasets,
+    flow_runs,
+    logs,
+    metrics,
+    state_changes,
+    task_runs,
+)
+
+TERMINAL_TYPES = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+ACTIVE_TYPES = ("PENDING", "RUNNING")
+TASK_MUTABLE = ("state_type", "state_name", "state_message", "attempts", "cache_key",
+                "inputs_hash", "error", "result", "started_at", "ended_at")
+# A flow run on another host whose heartbeat is this old is taken as crashed.
+HEARTBEAT_STALE = timedelta(minutes=3)
+HOSTNAME = socket.gethostname()
+
+
+def _row(mapping: Any) -> dict[str, Any]:
+    out = dict(mapping)
+    for key, value in out.items():
+        if isinstance(value, datetime):
+            out[key] = as_utc(value)
+    return out
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunsMixin(StoreBase):
+    # -- flow runs ---------------------------------------------------------------
+    def insert_flow_run(self, row: dict[str, Any]) -> None:
+        row = {"hostname": HOSTNAME, "pid": os.getpid(), "created_at": utcnow(), **row}
+        with self.transaction() as conn:
+            conn.execute(insert(flow_runs).values(**row))
+
+    def update_flow_run(self, run_id: str, **values: Any) -> None:
+        with self.transaction() as conn:
+            conn.execute(update(flow_runs).where(flow_runs.c.id == run_id).values(**values))
+
+    def get_flow_run(self, run_id: str) -> dict[str, Any]:
+        """The flow run with this id, or the only one whose id starts with it."""
+        with self.read() as conn:
+            row = conn.execute(select(flow_runs).where(flow_runs.c.id == run_id)).mappings().first()
+            if row is None and 4 <= len(run_id) < 32:
+                rows = conn.execute(select(flow_runs).where(flow_runs.c.id.startswith(run_id))
+                                    .limit(2)).mappings().all()
+                row = rows[0] if len(rows) == 1 else None
+        if row is None:
+            raise RunNotFound(f"no flow run with id {run_id!r}; `headrace runs list` shows the ids")
+        return _row(row)
+
+    def list_flow_runs(self, *, flow: str | None = None, state: str | None = None,
+                       limit: int = 20, deployment_id: str | None = None) -> list[dict[str, Any]]:
+        query = select(flow_runs).order_by(flow_runs.c.created_at.desc()).limit(limit)
+        if flow:
+            query = query.where(or_(flow_runs.c.flow_name == flow, flow_runs.c.name == flow))
+        if state:
+            s = state.strip()
+            query = query.where(or_(flow_runs.c.state_type == s.upper(),
+                                    flow_runs.c.state_name.ilike(s)))
+        if deployment_id:
+            query = query.where(flow_runs.c.deployment_id == deployment_id)
+        with self.read() as conn:
+            return [_row(r) for r in conn.execute(query).mappings()]
+
+    # -- task runs ---------------------------------------------------------------
+    def list_task_runs(self, flow_run_id: str) -> list[dict[str, Any]]:
+        query = (select(task_runs).where(task_runs.c.flow_run_id == flow_run_id)
+                 .order_by(task_runs.c.created_at, task_runs.c.id))
+        with self.read() as conn:
+            return [_row(r) for r in conn.execute(query).mappings()]
+
+    def get_task_run(self, task_run_id: str) -> dict[str, Any]:
+        with self.read() as conn:
+            row = conn.execute(select(task_runs).where(task_runs.c.id == task_run_id)).mappings().first()
+        if row is None:
+            raise RunNotFound(f"no task run with id {task_run_id!r}")
+        return _row(row)
+
+    # -- batches -------------------------------------------------------------------
+    def write_batch(self, *, task_inserts: list[dict[str, Any]], task_updates: list[dict[str, Any]],
+                    changes: list[dict[str, Any]], log_rows: list[dict[str, Any]],
+                    metric_rows: list[dict[str, Any]], io_rows: list[dict[str, Any]],
+                    flow_updates: list[dict[str, Any]]) -> None:
+        """Write everything buffered since the last batch in one transaction."""
+        with self.transaction() as conn:
+            if task_inserts:
+                conn.execute(insert(task_runs), task_inserts)
+            if task_updates:
+                stmt = (update(task_runs).where(task_runs.c.id == bindparam("b_id"))
+                        .values({c: bindparam(c) for c in TASK_MUTABLE}))
+                conn.execute(stmt, [{"b_id": u["id"], **{c: u.get(c) for c in TASK_MUTABLE}}
+                                    for u in task_updates])
+            for fu in flow_updates:
+                values = {k: v for k, v in fu.items() if k != "id"}
+                conn.execute(update(flow_runs).where(flow_runs.c.id == fu["id"]).values(**values))
+            if changes:
+                conn.execute(insert(state_changes), changes)
+            if log_rows:
+                conn.execute(insert(logs), log_rows)
+            if metric_rows:
+                conn.execute(insert(metrics), metric_rows)
+            if io_rows:
+                self._insert_dataset_io(conn, io_rows)
+
+    def _insert_dataset_io(self, conn: Connection, io_rows: list[dict[str, Any]]) -> None:
+        ins = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        rows = []
+        for item in io_rows:
+            ident = {"kind": item["kind"], "uri": item["uri"], "name": item["name"]}
+            conn.execute(ins(datasets).values(created_at=utcnow(), **ident).on_conflict_do_nothing())
+            ds_id = conn.execute(select(datasets.c.id).where(
+                and_(*(datasets.c[k] == v for k, v in ident.items())))).scalar_one()
+            rows.append({"flow_run_id": item.get("flow_run_id"), "task_run_id": item.get("task_run_id"),
+                         "dataset_id": ds_id, "direction": item["direction"], "rows": item.get("rows"),
+                         "bytes": item.get("bytes"), "at": item.get("at") or utcnow()})
+        conn.execute(insert(dataset_io), rows)
+
+    # -- reading records -----------------------------------------------------------
+    def get_logs(self, flow_run_id: str, *, task_run_id: str | None = None,
+                 tail: int | None = None) -> list[dict[str, Any]]:
+        query = select(logs).where(logs.c.flow_run_id == flow_run_id)
+        if task_run_id:
+            query = query.where(logs.c.task_run_id == task_run_id)
+        if tail:
+            query = query.order_by(logs.c.id.desc()).limit(tail)
+        else:
+            query = query.order_by(logs.c.id)
+        with self.read() as conn:
+            rows = [_row(r) for r in conn.execute(query).mappings()]
+        return rows[::-1] if tail else rows
+
+    def get_state_changes(self, run_id: str) -> list[dict[str, Any]]:
+        query = select(state_changes).where(state_changes.c.run_id == run_id).order_by(state_changes.c.id)
+        with self.read() as conn:
+            return [_row(r) for r in conn.execute(query).mappings()]
+
+    def get_metrics(self, flow_run_id: str) -> list[dict[str, Any]]:
+        query = select(metrics).where(metrics.c.flow_run_id == flow_run_id).order_by(metrics.c.id)
+        with self.read() as conn:
+            return [_row(r) for r in conn.execute(query).mappings()]
+
+    def get_dataset_io(self, flow_run_id: str) -> list[dict[str, Any]]:
+        query = (select(dataset_io, datasets.c.kind, datasets.c.uri, datasets.c.name)
+                 .join(datasets, datasets.c.id == dataset_io.c.dataset_id)
+                 .where(dataset_io.c.flow_run_id == flow_run_id).order_by(dataset_io.c.id))
+        with self.read() as conn:
+            return [_row(r) for r in conn.execute(query).mappings()]
+
+    # -- cancellation and crashes ----------------------------------------------------
+    def request_cancel(self, flow_run_id: str) -> None:
+        self.update_flow_run(flow_run_id, cancel_requested=True)
+
+    def cancel_requested(self, flow_run_ids: list[str]) -> set[str]:
+        if not flow_run_ids:
+            return set()
+        query = select(flow_runs.c.id).where(flow_runs.c.id.in_(flow_run_ids),
+                                             flow_runs.c.cancel_requested.is_(True))
+        with self.read() as conn:
+            return {r[0] for r in conn.execute(query)}
+
+    def heartbeat(self, flow_run_ids: list[str], now: datetime | None = None) -> None:
+        if flow_run_ids:
+            with self.transaction() as conn:
+                conn.execute(update(flow_runs).where(flow_runs.c.id.in_(flow_run_ids))
+                             .values(heartbeat_at=now or utcnow()))
+
+    def mark_crashed(self, now: datetime | None = None) -> list[str]:
+        """Mark runs whose process is gone as Crashed; return their ids."""
+        now = now or utcnow()
+        query = select(flow_runs.c.id, flow_runs.c.hostname, flow_runs.c.pid, flow_runs.c.heartbeat_at,
+                       flow_runs.c.started_at, flow_runs.c.state_type).where(
+            flow_runs.c.state_type.in_(ACTIVE_TYPES), flow_runs.c.pid.is_not(None))
+        with self.read() as conn:
+            candidates = conn.execute(query).all()
+        dead = []
+        for run_id, host, pid, beat, started, _ in candidates:
+            last = as_utc(beat) or as_utc(started)
+            if host == HOSTNAME:
+                if not _pid_alive(int(pid)):
+                    dead.append(run_id)
+            elif last is not None and now - last > HEARTBEAT_STALE:
+                dead.append(run_id)
+        for run_id in dead:
+            self._crash(run_id, now)
+        return dead
+
+    def _crash(self, run_id: str, now: datetime) -> None:
+        msg = "the process running this flow run ended without finishing it"
+        with self.transaction() as conn:
+            res = conn.execute(update(flow_runs).where(flow_runs.c.id == run_id,
+                                                       flow_runs.c.state_type.in_(ACTIVE_TYPES))
+                               .values(state_type="CRASHED", state_name="Crashed",
+                                       state_message=msg, ended_at=now))
+            if not res.rowcount:
+                return
+            conn.execute(insert(state_changes).values(run_id=run_id, run_kind="flow", from_type="RUNNING",
+                                                      to_type="CRASHED", to_name="Crashed",
+                                                      message=msg, at=now))
+            conn.execute(update(task_runs).where(task_runs.c.flow_run_id == run_id,
+                                                 task_runs.c.state_type.in_(ACTIVE_TYPES))
+                         .values(state_type="CRASHED", state_name="Crashed", state_message=msg,
+                                 ended_at=now))
+            conn.execute(concurrency_slots.delete().where(concurrency_slots.c.flow_run_id == run_id))
