@@ -1,0 +1,84 @@
+"""Shared fixtures: an isolated HEADRACE_HOME per test and real PostgreSQL schemas."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+PG_ADMIN_URL = os.environ.get("HEADRACE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(autouse=True)
+def headrace_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own embedded store and result folder."""
+    home = tmp_path / "hr_home"
+    monkeypatch.setenv("HEADRACE_HOME", str(home))
+    monkeypatch.delenv("HEADRACE_STORE", raising=False)
+    yield home
+    _forget_stores()
+
+
+def _forget_stores() -> None:
+    from headrace import store as store_mod
+
+    for st in list(store_mod._STORES.values()):
+        try:
+            st.writer.flush()
+        except Exception:
+            pass
+        st.close()
+    store_mod._STORES.clear()
+
+
+def _pg_schema_url(schema: str, driver: str = "postgresql+psycopg") -> str:
+    base = PG_ADMIN_URL.split("://", 1)[1].split("?", 1)[0]
+    return f"{driver}://{base}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema on the local server, dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield schema
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_schema: str) -> str:
+    """A SQLAlchemy URL whose connections see only the test's own schema."""
+    return _pg_schema_url(pg_schema)
+
+
+@pytest.fixture
+def pg_libpq_url(pg_schema: str) -> str:
+    """The same schema as a plain libpq URL (for ADBC, psql and psycopg)."""
+    return _pg_schema_url(pg_schema, driver="postgresql")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, headrace_home: Path) -> str:
+    """One store test suite on every backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{headrace_home / 'headrace.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def store(store_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """The process store on each backend, with HEADRACE_STORE pointing at it."""
+    from headrace.store import get_store
+
+    monkeypatch.setenv("HEADRACE_STORE", store_url)
+    return get_store(store_url)
