@@ -32,8 +32,13 @@ class FlowRunContext:
     now: Callable[[], datetime] = utcnow
     scheduled_time: datetime | None = None
     deployment_id: str | None = None
-    # task key -> completed result reference, from an earlier attempt or a retried run
+    # task key -> (result reference, run id) of a completed run of the flow run being retried
     reusable: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # task key -> value of a task completed in an earlier attempt of this flow run
+    completed: dict[str, Any] = field(default_factory=dict)
+    futures: list[Any] = field(default_factory=list)
+    persist_result: bool | None = None
+    limited_tags: frozenset[str] = frozenset()
     key_counts: dict[str, int] = field(default_factory=dict)
     cancel_event: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -79,11 +84,16 @@ def get_run_context() -> TaskRunContext | FlowRunContext | None:
     return task_run_var.get() or flow_run_var.get()
 
 
+# Outputs of these kinds are files or side datasets, not rows loaded into a warehouse.
+_NOT_LOADS = frozenset({"file", "s3", "gcs", "abfs", "memory", "quarantine", "parquet", "csv", "ndjson"})
+
+
 def record_dataset(direction: str, kind: str, uri: str, name: str, *,
                    rows: int | None = None, bytes_: int | None = None) -> None:
     """Record that the current run read (``input``) or wrote (``output``) a dataset.
 
-    ``uri`` must already be free of secrets. Outside a run this does nothing.
+    ``uri`` must already be free of secrets. Rows written to a database table
+    count towards the flow run's rows loaded. Outside a run this does nothing.
     """
     if direction not in ("input", "output"):
         raise ValueError(f"direction must be 'input' or 'output', not {direction!r}")
@@ -92,6 +102,9 @@ def record_dataset(direction: str, kind: str, uri: str, name: str, *,
     store = task.store if task else flow.store if flow else None
     if store is None:
         return
+    if direction == "output" and rows and flow is not None and kind not in _NOT_LOADS:
+        with flow.lock:
+            flow.rows_loaded += int(rows)
     store.writer.dataset_io({
         "flow_run_id": task.flow_run_id if task else flow.flow_run_id if flow else None,
         "task_run_id": task.task_run_id if task else None,

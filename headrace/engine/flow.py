@@ -1,0 +1,122 @@
+"""``@flow``: a function whose call is a recorded, retried flow run."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from headrace.engine.retries import RetryDelay, retry_delays
+from headrace.engine.runners import TaskRunner
+
+P = ParamSpec("P")
+R = TypeVar("R")
+Hook = Callable[..., Any]
+
+
+class Flow(Generic[P, R]):
+    """A function plus its options. Calling it creates a flow run."""
+
+    def __init__(self, fn: Callable[P, R], *, name: str | None = None, description: str | None = None,
+                 version: str | None = None, retries: int = 0, retry_delay_seconds: RetryDelay = None,
+                 timeout_seconds: float | None = None,
+                 task_runner: TaskRunner | type[TaskRunner] | None = None,
+                 persist_result: bool | None = None, log_prints: bool = False,
+                 tags: Iterable[str] | None = None, validate_parameters: bool = True,
+                 on_completion: list[Hook] | None = None, on_failure: list[Hook] | None = None,
+                 on_cancellation: list[Hook] | None = None, on_crashed: list[Hook] | None = None) -> None:
+        if not callable(fn):
+            raise TypeError(f"@flow decorates a function, not {type(fn).__name__}")
+        label = name or getattr(fn, "__name__", "flow")
+        if retries < 0:
+            raise ValueError(f"flow {label!r}: retries must be >= 0, not {retries}")
+        if timeout_seconds is not None and timeout_seconds <= 0:
+            raise ValueError(f"flow {label!r}: timeout_seconds must be > 0")
+        self.fn = fn
+        self.name = label
+        self.description = description or inspect.getdoc(fn)
+        self.version = version
+        self.retries = retries
+        self.retry_delay_seconds = retry_delay_seconds
+        self.delays = retry_delays(retries, retry_delay_seconds)
+        self.timeout_seconds = timeout_seconds
+        if isinstance(task_runner, type):
+            task_runner = task_runner()
+        self.task_runner: TaskRunner = task_runner or TaskRunner()
+        self.persist_result = persist_result
+        self.log_prints = log_prints
+        self.tags = tuple(tags or ())
+        self.validate_parameters = validate_parameters
+        self.on_completion = list(on_completion or [])
+        self.on_failure = list(on_failure or [])
+        self.on_cancellation = list(on_cancellation or [])
+        self.on_crashed = list(on_crashed or [])
+        self.signature = inspect.signature(fn)
+        self.__doc__ = fn.__doc__
+        self.__name__ = getattr(fn, "__name__", self.name)
+        self.__wrapped__ = fn
+        self.__module__ = getattr(fn, "__module__", __name__)
+        self.__qualname__ = getattr(fn, "__qualname__", self.name)
+
+    _OPTIONS = ("name", "description", "version", "retries", "retry_delay_seconds", "timeout_seconds",
+                "task_runner", "persist_result", "log_prints", "tags", "validate_parameters",
+                "on_completion", "on_failure", "on_cancellation", "on_crashed")
+
+    def with_options(self, **options: Any) -> Flow[P, R]:
+        unknown = set(options) - set(self._OPTIONS)
+        if unknown:
+            raise TypeError(f"with_options got unknown options: {', '.join(sorted(unknown))}")
+        current = {k: getattr(self, k) for k in self._OPTIONS}
+        return Flow(self.fn, **{**current, **options})
+
+    @property
+    def entrypoint(self) -> str | None:
+        """``path/to/file.py:function``, how ``headrace retry`` and deployments find this flow again."""
+        try:
+            path = inspect.getsourcefile(self.fn)
+        except TypeError:
+            return None
+        if not path:
+            return None
+        import os
+
+        return f"{os.path.abspath(path)}:{self.fn.__name__}"
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        from headrace.errors import ParameterError
+
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise ParameterError(f"flow {self.name!r}: {exc}") from None
+        bound.apply_defaults()
+        return dict(bound.arguments)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        from headrace.engine.flowrun import run_flow
+
+        return_state = bool(kwargs.pop("return_state", False))
+        parameters = self.bind(args, kwargs)
+        state = run_flow(self, parameters)
+        if return_state:
+            return state  # type: ignore[return-value]
+        value: R = state.result()
+        return value
+
+    def __repr__(self) -> str:
+        return f"<Flow {self.name}>"
+
+
+@overload
+def flow(__fn: Callable[P, R]) -> Flow[P, R]: ...
+
+
+@overload
+def flow(__fn: None = None, **options: Any) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
+
+
+def flow(__fn: Callable[P, R] | None = None, **options: Any) -> Any:
+    """Decorate a function as a flow: ``@flow`` or ``@flow(name=..., retries=1, ...)``."""
+    if __fn is not None:
+        return Flow(__fn, **options)
+    return lambda fn: Flow(fn, **options)

@@ -1,0 +1,110 @@
+"""Run states: a string enum of types and the named states users see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from headrace.errors import FlowRunError, TaskRunError
+
+
+class StateType(str, Enum):
+    SCHEDULED = "SCHEDULED"
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CRASHED = "CRASHED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED})
+
+# Named states and their types. Retrying is a running attempt after a failed one;
+# Cached is a completion that reused a stored result; TimedOut is a failure.
+STATE_TYPES: dict[str, StateType] = {
+    "Scheduled": StateType.SCHEDULED,
+    "Late": StateType.SCHEDULED,
+    "Pending": StateType.PENDING,
+    "Running": StateType.RUNNING,
+    "Retrying": StateType.RUNNING,
+    "Completed": StateType.COMPLETED,
+    "Cached": StateType.COMPLETED,
+    "Failed": StateType.FAILED,
+    "TimedOut": StateType.FAILED,
+    "Crashed": StateType.CRASHED,
+    "Cancelled": StateType.CANCELLED,
+}
+
+_MISSING = object()
+
+
+@dataclass
+class State:
+    """A run's state: ``type`` for logic, ``name`` for people, and the result or error."""
+
+    name: str
+    message: str | None = None
+    timestamp: datetime | None = None
+    data: Any = field(default=_MISSING, repr=False)
+    error: BaseException | None = field(default=None, repr=False)
+
+    @property
+    def type(self) -> StateType:
+        return STATE_TYPES[self.name]
+
+    def is_scheduled(self) -> bool:
+        return self.type is StateType.SCHEDULED
+
+    def is_pending(self) -> bool:
+        return self.type is StateType.PENDING
+
+    def is_running(self) -> bool:
+        return self.type is StateType.RUNNING
+
+    def is_completed(self) -> bool:
+        return self.type is StateType.COMPLETED
+
+    def is_failed(self) -> bool:
+        return self.type is StateType.FAILED
+
+    def is_crashed(self) -> bool:
+        return self.type is StateType.CRASHED
+
+    def is_cancelled(self) -> bool:
+        return self.type is StateType.CANCELLED
+
+    def is_final(self) -> bool:
+        return self.type.is_terminal
+
+    def result(self, raise_on_failure: bool = True) -> Any:
+        """The run's return value; for a failed run, raise its error (or return it)."""
+        if self.is_completed():
+            return None if self.data is _MISSING else self.data
+        error = self.error or _error_for(self)
+        if raise_on_failure:
+            raise error
+        return error
+
+
+def _error_for(state: State) -> Exception:
+    if not state.type.is_terminal:
+        return TaskRunError(f"the run is {state.name}, it has no result yet")
+    return FlowRunError(f"the run ended {state.name}: {state.message or 'no message'}")
+
+
+def first_line(error: BaseException | str | None) -> str:
+    """``TypeName: first line of the message`` for one-line displays."""
+    if error is None:
+        return ""
+    if isinstance(error, str):
+        return error.strip().splitlines()[0] if error.strip() else ""
+    text = str(error).strip()
+    line = text.splitlines()[0] if text else ""
+    return f"{type(error).__name__}: {line}" if line else type(error).__name__

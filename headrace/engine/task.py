@@ -1,0 +1,134 @@
+"""``@task``: a plain function with orchestration options attached."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from headrace.engine.retries import RetryDelay, retry_delays
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+Hook = Callable[..., Any]
+
+
+class Task(Generic[P, R]):
+    """A function plus its options. Calling it inside a flow creates a task run."""
+
+    def __init__(self, fn: Callable[P, R], *, name: str | None = None, description: str | None = None,
+                 retries: int = 0, retry_delay_seconds: RetryDelay = None,
+                 retry_jitter_factor: float | None = None, timeout_seconds: float | None = None,
+                 cache_key_fn: Callable[..., str | None] | None = None,
+                 cache_expiration: timedelta | None = None, refresh_cache: bool = False,
+                 tags: Iterable[str] | None = None, persist_result: bool | None = None,
+                 result_serializer: str = "json", log_prints: bool = False,
+                 on_completion: list[Hook] | None = None, on_failure: list[Hook] | None = None,
+                 retry_condition_fn: Callable[..., bool] | None = None) -> None:
+        if not callable(fn):
+            raise TypeError(f"@task decorates a function, not {type(fn).__name__}")
+        if retries < 0:
+            raise ValueError(f"task {name or fn.__name__!r}: retries must be >= 0, not {retries}")
+        if timeout_seconds is not None and timeout_seconds <= 0:
+            raise ValueError(f"task {name or fn.__name__!r}: timeout_seconds must be > 0")
+        if result_serializer not in ("json", "pickle"):
+            raise ValueError(f"result_serializer must be 'json' or 'pickle', not {result_serializer!r}")
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", "task")
+        self.description = description or inspect.getdoc(fn)
+        self.retries = retries
+        self.retry_delay_seconds = retry_delay_seconds
+        self.delays = retry_delays(retries, retry_delay_seconds)
+        self.retry_jitter_factor = retry_jitter_factor
+        self.timeout_seconds = timeout_seconds
+        self.cache_key_fn = cache_key_fn
+        self.cache_expiration = cache_expiration
+        self.refresh_cache = refresh_cache
+        self.tags = tuple(tags or ())
+        self.persist_result = persist_result
+        self.result_serializer = result_serializer
+        self.log_prints = log_prints
+        self.on_completion = list(on_completion or [])
+        self.on_failure = list(on_failure or [])
+        self.retry_condition_fn = retry_condition_fn
+        self.signature = inspect.signature(fn)
+        self.__doc__ = fn.__doc__
+        self.__name__ = getattr(fn, "__name__", self.name)
+        self.__wrapped__ = fn
+        self.__module__ = getattr(fn, "__module__", __name__)
+        self.__qualname__ = getattr(fn, "__qualname__", self.name)
+
+    _OPTIONS = ("name", "description", "retries", "retry_delay_seconds", "retry_jitter_factor",
+                "timeout_seconds", "cache_key_fn", "cache_expiration", "refresh_cache", "tags",
+                "persist_result", "result_serializer", "log_prints", "on_completion", "on_failure",
+                "retry_condition_fn")
+
+    def with_options(self, **options: Any) -> Task[P, R]:
+        """A copy of this task with some options changed."""
+        unknown = set(options) - set(self._OPTIONS)
+        if unknown:
+            raise TypeError(f"with_options got unknown options: {', '.join(sorted(unknown))}")
+        current = {k: getattr(self, k) for k in self._OPTIONS}
+        return Task(self.fn, **{**current, **options})
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The call's arguments by parameter name, defaults applied."""
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"task {self.name!r}: {exc}") from None
+        bound.apply_defaults()
+        return dict(bound.arguments)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        from headrace.engine.taskrun import call_task
+
+        return call_task(self, args, kwargs)  # type: ignore[arg-type]
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        """Start a task run on the flow's task runner; returns a :class:`TaskFuture`."""
+        from headrace.engine.taskrun import submit_task
+
+        return submit_task(self, args, kwargs)
+
+    def map(self, *args: Any, **kwargs: Any) -> Any:
+        """Submit one task run per element of the iterable arguments (``unmapped(x)`` stays whole)."""
+        from headrace.engine.taskrun import map_task
+
+        return map_task(self, args, kwargs)
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        # A task defined as a method binds like one.
+        if instance is None:
+            return self
+        bound = self.with_options()
+        bound.fn = self.fn.__get__(instance, owner)  # type: ignore[attr-defined]
+        bound.signature = inspect.signature(bound.fn)
+        return bound
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name}>"
+
+
+class unmapped:  # noqa: N801 - the name users know
+    """Wrap an argument of ``task.map`` that every mapped run receives whole."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+@overload
+def task(__fn: Callable[P, R]) -> Task[P, R]: ...
+
+
+@overload
+def task(__fn: None = None, **options: Any) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+
+def task(__fn: Callable[P, R] | None = None, **options: Any) -> Any:
+    """Decorate a function as a task: ``@task`` or ``@task(retries=3, ...)``."""
+    if __fn is not None:
+        return Task(__fn, **options)
+    return lambda fn: Task(fn, **options)
