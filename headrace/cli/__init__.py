@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_logging()
     try:
-        cli.main(args=argv, standalone_mode=False)
+        code = cli.main(args=argv, standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return 130
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     except HeadraceError as exc:
         click.echo(f"Error: {exc}", err=True)
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

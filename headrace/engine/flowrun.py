@@ -99,6 +99,7 @@ class FlowRun:
                                         "to_type": "PENDING", "to_name": "Pending", "message": None,
                                         "at": self.now()})
         self.store.writer.active_flow_runs.add(self.id)
+        self.store.writer.cancel_events[self.id] = self.ctx.cancel_event
         if self.retry_of:
             self._load_reusable(self.retry_of)
 
@@ -213,6 +214,7 @@ class FlowRun:
     def _end(self) -> None:
         self.ctx.task_runner.shutdown(cancel=not self.state.is_completed())
         self.store.writer.active_flow_runs.discard(self.id)
+        self.store.writer.cancel_events.pop(self.id, None)
         self.store.writer.cancelled.discard(self.id)
         self.store.writer.flush()
 

@@ -149,7 +149,7 @@ class StoreBase:
                     if mid not in applied:
                         step(conn)
                         conn.execute(insert(migrations_table).values(id=mid, applied_at=utcnow()))
-                        log.info("run store %s: applied migration %s", self.safe_url, mid)
+                        log.debug("run store %s: applied migration %s", self.safe_url, mid)
         except StoreError:
             raise
         except SQLAlchemyError as exc:

@@ -185,6 +185,22 @@ class RunsMixin(StoreBase):
         with self.read() as conn:
             return {r[0] for r in conn.execute(query)}
 
+    def cancel_scheduled(self, flow_run_id: str, message: str, now: datetime | None = None) -> bool:
+        """Cancel a run that has not started; False if it started meanwhile."""
+        now = now or utcnow()
+        with self.transaction() as conn:
+            res = conn.execute(update(flow_runs).where(
+                flow_runs.c.id == flow_run_id, flow_runs.c.state_type.in_(("SCHEDULED", "PENDING")),
+                flow_runs.c.started_at.is_(None)).values(
+                state_type="CANCELLED", state_name="Cancelled", state_message=message, ended_at=now,
+                cancel_requested=True))
+            if not res.rowcount:
+                return False
+            conn.execute(insert(state_changes).values(run_id=flow_run_id, run_kind="flow", from_type=None,
+                                                      to_type="CANCELLED", to_name="Cancelled",
+                                                      message=message, at=now))
+        return True
+
     def heartbeat(self, flow_run_ids: list[str], now: datetime | None = None) -> None:
         if flow_run_ids:
             with self.transaction() as conn:

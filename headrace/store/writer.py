@@ -43,6 +43,8 @@ class BatchWriter:
         self._pending = 0
         self.active_flow_runs: set[str] = set()
         self.cancelled: set[str] = set()
+        # flow run id -> event the engine waits on; set when a cancel request is seen
+        self.cancel_events: dict[str, threading.Event] = {}
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._since_beat = 0.0
@@ -140,6 +142,10 @@ class BatchWriter:
                 elif self.active_flow_runs:
                     # Cancellation requests are polled more often than heartbeats.
                     self.cancelled |= self.store.cancel_requested(list(self.active_flow_runs))
+                for run_id in self.cancelled:
+                    event = self.cancel_events.get(run_id)
+                    if event is not None:
+                        event.set()
             except Exception as exc:  # the writer thread must survive a store hiccup
                 log.warning("run store write failed, will retry: %s", exc)
 
