@@ -16,9 +16,10 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from headrace.cli import runs
+    from headrace.cli import runs, schedule
 
     runs.register(cli)
+    schedule.register(cli)
 
 
 _register()

@@ -13,13 +13,14 @@ import threading
 from headrace.config import load_settings
 from headrace.store.base import normalize_url, utcnow
 from headrace.store.cache import CacheMixin, ConcurrencyMixin
+from headrace.store.deployments import DeploymentsMixin
 from headrace.store.runs import TERMINAL_TYPES, RunsMixin
 from headrace.store.writer import BatchWriter
 
 __all__ = ["RunStore", "BatchWriter", "get_store", "open_store", "utcnow", "TERMINAL_TYPES"]
 
 
-class RunStore(RunsMixin, CacheMixin, ConcurrencyMixin):
+class RunStore(RunsMixin, CacheMixin, ConcurrencyMixin, DeploymentsMixin):
     """The run store on one database (SQLite or PostgreSQL)."""
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:

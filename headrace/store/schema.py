@@ -230,6 +230,15 @@ concurrency_slots = Table(
 Index("ix_hr_concurrency_slots_tag", concurrency_slots.c.tag)
 Index("ix_hr_concurrency_slots_holder", concurrency_slots.c.holder)
 
+# Alerts already sent for a run (failure, success, late): the primary key makes
+# each alert fire once even with several schedulers and workers on one store.
+run_alerts = Table(
+    "hr_run_alerts", metadata,
+    Column("flow_run_id", ID, primary_key=True),
+    Column("kind", String(20), primary_key=True),
+    _ts("sent_at", nullable=False),
+)
+
 CORE_TABLES = [
     flow_runs, task_runs, state_changes, logs, metrics, cache, datasets, dataset_io,
     quality_results, quality_profiles, deployments, concurrency_limits, concurrency_slots,
@@ -245,4 +254,5 @@ def _create(tables: list[Table]) -> Callable[[Connection], None]:
 # Append only; never edit or reorder an applied migration.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _create(CORE_TABLES)),
+    ("0003_schedule_run_alerts", _create([run_alerts])),
 ]

@@ -1,0 +1,313 @@
+"""The scheduler: creates deployments' runs ahead of time and watches for lateness.
+
+``Scheduler.tick(now)`` does one pass and decides nothing from the wall clock;
+``next_wake`` (pure) says when the next pass is needed; ``serve`` is the only
+part that sleeps. Any number of schedulers may share a store: each slot's run
+has a unique idempotency key, so a slot is created once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from headrace.schedule.alerts import AlertEvent
+from headrace.schedule.deployment import stored_alerts, stored_schedule
+from headrace.schedule.schedules import Schedule, get_zone
+from headrace.store.base import utcnow
+from headrace.store.deployments import slot_key
+
+if TYPE_CHECKING:
+    from headrace.store import RunStore
+
+log = logging.getLogger("headrace.schedule")
+
+SKIP_MESSAGE = (
+    "Skipped: the slot at {slot} was missed and catchup=False runs only the latest "
+    "missed slot ({latest})"
+)
+
+
+@dataclass
+class TickResult:
+    """What one scheduler pass did, and when the next one is needed."""
+
+    created: int = 0
+    skipped: int = 0
+    late: int = 0
+    next_wake: datetime | None = None
+    late_deadlines: list[datetime] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The runs to create for one deployment and its new planning cursor."""
+
+    runs: list[dict[str, Any]]
+    cursor: datetime | None
+
+
+def new_run_row(
+    dep: dict[str, Any], slot: datetime, now: datetime, *, key: str | None = None
+) -> dict[str, Any]:
+    """A Scheduled flow run of deployment ``dep`` for ``slot`` (named in the deployment's zone)."""
+    zone = json.loads(dep["schedule"]).get("timezone", "UTC") if dep.get("schedule") else "UTC"
+    wall = slot.astimezone(get_zone(zone))
+    return {
+        "id": uuid.uuid4().hex,
+        "flow_name": dep["flow_name"],
+        "name": f"{dep['name']}-{wall.strftime('%Y%m%d-%H%M')}",
+        "state_type": "SCHEDULED",
+        "state_name": "Scheduled",
+        "state_message": None,
+        "parameters": dep["parameters"],
+        "tags": dep["tags"],
+        "entrypoint": dep["entrypoint"],
+        "run_count": 0,
+        "deployment_id": dep["id"],
+        "idempotency_key": key or slot_key(dep["id"], slot),
+        "expected_start": slot.astimezone(UTC),
+        "created_at": now.astimezone(UTC),
+        "cancel_requested": False,
+        "ended_at": None,
+    }
+
+
+def plan_slots(
+    schedule: Schedule, cursor: datetime, horizon: datetime, limit: int
+) -> list[datetime]:
+    """Fire times in ``(cursor, horizon]``, at most ``limit`` of them, oldest first."""
+    out: list[datetime] = []
+    moment = cursor
+    while len(out) < limit:
+        moment = schedule.next_after(moment).astimezone(UTC)
+        if moment > horizon:
+            break
+        out.append(moment)
+    return out
+
+
+def next_wake(
+    cursors: list[datetime],
+    deadlines: list[datetime],
+    now: datetime,
+    refill_before: timedelta,
+    max_sleep: timedelta,
+) -> datetime:
+    """When the scheduler must look again: a cursor needs refilling or a run may turn late."""
+    wake = now + max_sleep
+    for cursor in cursors:
+        wake = min(wake, cursor - refill_before)
+    for deadline in deadlines:
+        if deadline > now:
+            wake = min(wake, deadline)
+    return max(wake, now)
+
+
+class Scheduler:
+    """Creates scheduled runs ``lookahead`` ahead and skips or alerts as deployments ask."""
+
+    def __init__(
+        self,
+        store: RunStore | None = None,
+        *,
+        lookahead: timedelta = timedelta(minutes=10),
+        max_slots: int = 1000,
+        max_sleep: timedelta = timedelta(seconds=5),
+        on_created: Callable[[], None] | None = None,
+        alert_threads: int = 2,
+    ) -> None:
+        from headrace.store import get_store
+
+        self.store = store or get_store()
+        self.lookahead = lookahead
+        self.max_slots = max_slots
+        self.max_sleep = max_sleep
+        self.on_created = on_created
+        self._schedules: dict[tuple[str, str], Schedule | None] = {}
+        self._alerts = ThreadPoolExecutor(alert_threads, thread_name_prefix="headrace-alert")
+        self._pending_alerts: list[Any] = []
+
+    # -- one pass ---------------------------------------------------------------------------
+    def tick(self, now: datetime) -> TickResult:
+        """Create due and upcoming runs, skip missed ones, alert late ones. Never sleeps."""
+        now = now.astimezone(UTC)
+        result = TickResult()
+        deployments = [d for d in self.store.list_deployments() if not d["paused"]]
+        scheduled = [(d, s) for d in deployments if (s := self._schedule(d)) is not None]
+        runs: list[dict[str, Any]] = []
+        cursors: dict[str, datetime] = {}
+        for dep, schedule in scheduled:
+            plan = self._plan(dep, schedule, now)
+            runs.extend(plan.runs)
+            if plan.cursor is not None:
+                cursors[dep["id"]] = plan.cursor
+                dep["scheduled_until"] = plan.cursor
+        result.created = self.store.create_scheduled_runs(runs, cursors)
+        result.skipped = sum(1 for r in runs if r["state_type"] == "CANCELLED")
+        result.skipped += self._skip_overdue([d for d, _ in scheduled if not d["catchup"]], now)
+        result.late, result.late_deadlines = self._check_late(deployments, now)
+        if result.created and self.on_created is not None:
+            self.on_created()
+        result.next_wake = next_wake(
+            [d["scheduled_until"] for d, _ in scheduled if d["scheduled_until"] is not None],
+            result.late_deadlines,
+            now,
+            self.lookahead / 2,
+            self.max_sleep,
+        )
+        if result.created or result.skipped or result.late:
+            log.info(
+                "scheduler: %s run(s) created, %s skipped, %s late",
+                result.created,
+                result.skipped,
+                result.late,
+            )
+        return result
+
+    def _schedule(self, dep: dict[str, Any]) -> Schedule | None:
+        key = (dep["id"], dep.get("schedule") or "")
+        if key not in self._schedules:
+            try:
+                self._schedules[key] = stored_schedule(dep)
+            except Exception as exc:  # noqa: BLE001 - one bad row must not stop the others
+                log.error("deployment %s: cannot read its schedule: %s", dep["name"], exc)
+                self._schedules[key] = None
+        return self._schedules[key]
+
+    def _plan(self, dep: dict[str, Any], schedule: Schedule, now: datetime) -> Plan:
+        cursor = dep["scheduled_until"] or dep["created_at"]
+        if cursor > now + self.lookahead / 2:
+            return Plan([], None)
+        slots = plan_slots(schedule, cursor, now + self.lookahead, self.max_slots)
+        if not slots:
+            return Plan([], now + self.lookahead)
+        missed = [s for s in slots if s <= now]
+        skip = set(missed[:-1]) if not dep["catchup"] else set()
+        if len(skip) > 0:
+            log.warning(
+                "deployment %s: %s missed slot(s) from %s to %s skipped (catchup=False); "
+                "running the latest, %s",
+                dep["name"],
+                len(skip),
+                missed[0].isoformat(),
+                missed[-2].isoformat(),
+                missed[-1].isoformat(),
+            )
+        latest = missed[-1] if missed else None
+        runs = [
+            self._run_row(dep, s, now, skipped_for=latest if s in skip else None) for s in slots
+        ]
+        full = len(slots) >= self.max_slots
+        return Plan(runs, slots[-1] if full else max(slots[-1], now + self.lookahead))
+
+    def _run_row(
+        self, dep: dict[str, Any], slot: datetime, now: datetime, skipped_for: datetime | None
+    ) -> dict[str, Any]:
+        row = new_run_row(dep, slot, now)
+        if skipped_for is not None:
+            row.update(
+                state_type="CANCELLED",
+                state_name="Cancelled",
+                ended_at=now,
+                state_message=SKIP_MESSAGE.format(
+                    slot=slot.isoformat(), latest=skipped_for.isoformat()
+                ),
+            )
+        return row
+
+    def _skip_overdue(self, deployments: list[dict[str, Any]], now: datetime) -> int:
+        """catchup=False: of the due runs nobody started, only the latest may still run."""
+        overdue = self.store.overdue_scheduled(now, [d["id"] for d in deployments])
+        by_dep: dict[str, list[dict[str, Any]]] = {}
+        for run in overdue:
+            by_dep.setdefault(run["deployment_id"], []).append(run)
+        skipped = 0
+        for runs in by_dep.values():
+            latest = runs[-1]["expected_start"]
+            for run in runs[:-1]:
+                msg = SKIP_MESSAGE.format(
+                    slot=run["expected_start"].isoformat(), latest=latest.isoformat()
+                )
+                skipped += len(
+                    self.store.transition_runs([run["id"]], "CANCELLED", "Cancelled", msg, now)
+                )
+        return skipped
+
+    # -- lateness ---------------------------------------------------------------------------
+    def _check_late(
+        self, deployments: list[dict[str, Any]], now: datetime
+    ) -> tuple[int, list[datetime]]:
+        watched = {d["id"]: d for d in deployments if d.get("late_after_seconds")}
+        if not watched:
+            return 0, []
+        late, deadlines = 0, []
+        for run in self.store.unfinished_due_runs(list(watched), now):
+            dep = watched[run["deployment_id"]]
+            deadline = run["expected_start"] + timedelta(seconds=float(dep["late_after_seconds"]))
+            if deadline > now:
+                deadlines.append(deadline)
+            elif self.store.mark_alerted(run["id"], "late", now):
+                late += 1
+                self._send_late(dep, run, now)
+        return late, deadlines
+
+    def _send_late(self, dep: dict[str, Any], run: dict[str, Any], now: datetime) -> None:
+        overdue = now - run["expected_start"]
+        event = AlertEvent(
+            kind="late",
+            flow_name=run["flow_name"],
+            run_id=run["id"],
+            run_name=run["name"],
+            state=run["state_name"],
+            rows_loaded=run.get("rows_loaded"),
+            scheduled_time=run["expected_start"],
+            deployment=dep["name"],
+            detail=f"not finished {_human(overdue)} after its scheduled time "
+            f"(late_after={_human(timedelta(seconds=dep['late_after_seconds']))})",
+        )
+        log.warning("run %s of deployment %s is late: %s", run["name"], dep["name"], event.detail)
+        for alert in stored_alerts(dep, "late"):
+            self._pending_alerts.append(self._alerts.submit(alert.notify, event))
+
+    def drain_alerts(self, timeout: float | None = None) -> None:
+        """Wait for the alerts sent so far (tests and shutdown)."""
+        pending, self._pending_alerts = self._pending_alerts, []
+        for future in pending:
+            future.result(timeout=timeout)
+
+    # -- the loop ---------------------------------------------------------------------------
+    def serve(self, stop: threading.Event, clock: Callable[[], datetime] = utcnow) -> None:
+        """Tick until ``stop`` is set, sleeping until the next pass is needed."""
+        log.info("scheduler started on %s", self.store.safe_url)
+        while not stop.is_set():
+            now = clock()
+            try:
+                wake = self.tick(now).next_wake or now + self.max_sleep
+            except Exception:  # noqa: BLE001 - keep scheduling; the store may come back
+                log.exception("scheduler tick failed; retrying in %s", self.max_sleep)
+                wake = now + self.max_sleep
+            stop.wait(max(0.0, (wake - clock()).total_seconds()))
+        self._alerts.shutdown(wait=False)
+        log.info("scheduler stopped")
+
+
+def _human(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds % 3600 == 0 and seconds >= 3600:
+        return f"{seconds // 3600}h"
+    if seconds % 60 == 0 and seconds >= 60:
+        return f"{seconds // 60}m"
+    return f"{seconds}s"
+
+
+def parameters_of(run: dict[str, Any]) -> dict[str, Any]:
+    """A stored run's parameters as a dict."""
+    return json.loads(run["parameters"]) if run.get("parameters") else {}

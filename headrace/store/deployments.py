@@ -1,0 +1,439 @@
+"""Deployments, their scheduled runs, atomic claims by workers, and sent alerts.
+
+Scheduled runs are flow runs in state SCHEDULED with an ``expected_start`` and
+a unique ``idempotency_key`` (deployment id + slot), so any number of
+schedulers can create the same slot and only one row exists. Workers claim a
+run by moving it to PENDING in one transaction: ``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL, the single ``BEGIN IMMEDIATE`` writer on SQLite.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+
+from headrace.errors import ScheduleError
+from headrace.store.base import StoreBase, as_utc, utcnow
+from headrace.store.runs import HOSTNAME, _row
+from headrace.store.schema import deployments, flow_runs, run_alerts, state_changes
+
+BACKFILL_MARK = ":backfill:"
+NOT_FINISHED = ("SCHEDULED", "PENDING", "RUNNING")
+MUTABLE = (
+    "flow_name",
+    "entrypoint",
+    "parameters",
+    "schedule",
+    "tags",
+    "concurrency_limit",
+    "catchup",
+    "late_after_seconds",
+    "alerts",
+)
+
+
+def slot_key(deployment_id: str, slot: datetime) -> str:
+    """The idempotency key of a deployment's scheduled run for one slot."""
+    return f"{deployment_id}:{slot.astimezone(UTC).isoformat()}"
+
+
+class DeploymentsMixin(StoreBase):
+    # -- deployments ------------------------------------------------------------------
+    def upsert_deployment(
+        self, values: dict[str, Any], now: datetime | None = None
+    ) -> dict[str, Any]:
+        """Create or update the deployment named ``values["name"]``; return its row.
+
+        A changed schedule restarts planning at ``now``: future scheduled runs of the
+        old schedule are cancelled so they never fire.
+        """
+        now = (now or utcnow()).astimezone(UTC)
+        with self.transaction() as conn:
+            old = self._deployment_row(conn, values["name"], lock=True)
+            if old is None:
+                row = {
+                    "id": uuid.uuid4().hex,
+                    "created_at": now,
+                    "updated_at": now,
+                    "paused": False,
+                    "scheduled_until": now,
+                    **{k: values.get(k) for k in ("name", *MUTABLE)},
+                }
+                row["catchup"] = bool(row["catchup"])
+                conn.execute(insert(deployments).values(**row))
+                return row
+            changes = {k: values.get(k) for k in MUTABLE if values.get(k) != old[k]}
+            if "catchup" in changes:
+                changes["catchup"] = bool(changes["catchup"])
+            if "schedule" in changes:
+                changes["scheduled_until"] = now
+                self._cancel_future(conn, old["id"], now, "the deployment's schedule changed", now)
+            if changes:
+                changes["updated_at"] = now
+                conn.execute(
+                    update(deployments).where(deployments.c.id == old["id"]).values(**changes)
+                )
+            return {**old, **changes}
+
+    def _deployment_row(
+        self, conn: Connection, name_or_id: str, *, lock: bool = False
+    ) -> dict[str, Any] | None:
+        query = select(deployments).where(
+            (deployments.c.name == name_or_id) | (deployments.c.id == name_or_id)
+        )
+        if lock and self.dialect == "postgresql":
+            query = query.with_for_update()
+        row = conn.execute(query).mappings().first()
+        return _row(row) if row is not None else None
+
+    def get_deployment(self, name_or_id: str) -> dict[str, Any]:
+        with self.read() as conn:
+            row = self._deployment_row(conn, name_or_id)
+        if row is None:
+            raise ScheduleError(
+                f"no deployment named {name_or_id!r}; `headrace deployments list` shows them"
+            )
+        return row
+
+    def list_deployments(self) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            return [
+                _row(r)
+                for r in conn.execute(select(deployments).order_by(deployments.c.name)).mappings()
+            ]
+
+    def set_deployment_paused(
+        self, name_or_id: str, paused: bool, now: datetime | None = None
+    ) -> dict[str, Any]:
+        """Pause (cancelling its not-yet-started scheduled runs) or resume from ``now``."""
+        now = (now or utcnow()).astimezone(UTC)
+        with self.transaction() as conn:
+            row = self._deployment_row(conn, name_or_id, lock=True)
+            if row is None:
+                raise ScheduleError(
+                    f"no deployment named {name_or_id!r}; `headrace deployments list` shows them"
+                )
+            values: dict[str, Any] = {"paused": paused, "updated_at": now}
+            if paused:
+                self._cancel_future(conn, row["id"], None, "the deployment was paused", now)
+            else:
+                values["scheduled_until"] = now  # a pause is not caught up on resume
+            conn.execute(update(deployments).where(deployments.c.id == row["id"]).values(**values))
+        return {**row, **values}
+
+    def _cancel_future(
+        self,
+        conn: Connection,
+        deployment_id: str,
+        after: datetime | None,
+        message: str,
+        now: datetime,
+    ) -> None:
+        cond = [
+            flow_runs.c.deployment_id == deployment_id,
+            flow_runs.c.state_type == "SCHEDULED",
+            ~flow_runs.c.idempotency_key.contains(BACKFILL_MARK),
+        ]
+        if after is not None:
+            cond.append(flow_runs.c.expected_start > after)
+        ids = [r[0] for r in conn.execute(select(flow_runs.c.id).where(*cond))]
+        self._transition(conn, ids, "CANCELLED", "Cancelled", message, now, ("SCHEDULED",))
+
+    # -- scheduled runs ----------------------------------------------------------------
+    def create_scheduled_runs(
+        self, runs: list[dict[str, Any]], cursors: dict[str, datetime] | None = None
+    ) -> int:
+        """Insert scheduled runs, ignoring slots that exist; advance deployment cursors.
+
+        Returns the number of rows actually created.
+        """
+        if not runs and not cursors:
+            return 0
+        ins = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        created = 0
+        with self.transaction() as conn:
+            if runs:
+                stmt = ins(flow_runs).on_conflict_do_nothing(
+                    index_elements=[flow_runs.c.idempotency_key]
+                )
+                created = len(conn.execute(stmt.returning(flow_runs.c.id), runs).all())
+            if cursors:
+                stmt2 = (
+                    update(deployments)
+                    .where(deployments.c.id == bindparam("b_id"))
+                    .values(scheduled_until=bindparam("b_until"))
+                )
+                conn.execute(stmt2, [{"b_id": k, "b_until": v} for k, v in cursors.items()])
+        return created
+
+    def overdue_scheduled(
+        self, now: datetime, deployment_ids: Iterable[str]
+    ) -> list[dict[str, Any]]:
+        """Scheduled (not backfill) runs of these deployments due at or before ``now``."""
+        ids, now = list(deployment_ids), now.astimezone(UTC)
+        if not ids:
+            return []
+        query = (
+            select(flow_runs.c.id, flow_runs.c.deployment_id, flow_runs.c.expected_start)
+            .where(
+                flow_runs.c.state_type == "SCHEDULED",
+                flow_runs.c.expected_start <= now,
+                flow_runs.c.deployment_id.in_(ids),
+                ~flow_runs.c.idempotency_key.contains(BACKFILL_MARK),
+            )
+            .order_by(flow_runs.c.expected_start)
+        )
+        with self.read() as conn:
+            return [_row(r) for r in conn.execute(query).mappings()]
+
+    def transition_runs(
+        self,
+        run_ids: list[str],
+        state_type: str,
+        state_name: str,
+        message: str | None,
+        now: datetime | None = None,
+        only_from: tuple[str, ...] = ("SCHEDULED",),
+    ) -> list[str]:
+        """Move runs still in ``only_from`` to a state, recording the change; return those moved."""
+        with self.transaction() as conn:
+            return self._transition(
+                conn,
+                run_ids,
+                state_type,
+                state_name,
+                message,
+                (now or utcnow()).astimezone(UTC),
+                only_from,
+            )
+
+    def _transition(
+        self,
+        conn: Connection,
+        run_ids: list[str],
+        state_type: str,
+        state_name: str,
+        message: str | None,
+        now: datetime,
+        only_from: tuple[str, ...],
+    ) -> list[str]:
+        if not run_ids:
+            return []
+        query = select(flow_runs.c.id, flow_runs.c.state_type).where(
+            flow_runs.c.id.in_(run_ids), flow_runs.c.state_type.in_(only_from)
+        )
+        if self.dialect == "postgresql":
+            query = query.with_for_update()
+        rows = conn.execute(query).all()
+        if not rows:
+            return []
+        values: dict[str, Any] = {
+            "state_type": state_type,
+            "state_name": state_name,
+            "state_message": message,
+        }
+        if state_type in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            values["ended_at"] = now
+        conn.execute(
+            update(flow_runs).where(flow_runs.c.id.in_([r[0] for r in rows])).values(**values)
+        )
+        conn.execute(
+            insert(state_changes),
+            [
+                {
+                    "run_id": rid,
+                    "run_kind": "flow",
+                    "from_type": old,
+                    "to_type": state_type,
+                    "to_name": state_name,
+                    "message": message,
+                    "at": now,
+                }
+                for rid, old in rows
+            ],
+        )
+        return [r[0] for r in rows]
+
+    def next_scheduled_start(self) -> datetime | None:
+        """The earliest ``expected_start`` of a run waiting to be claimed."""
+        query = select(func.min(flow_runs.c.expected_start)).where(
+            flow_runs.c.state_type == "SCHEDULED"
+        )
+        with self.read() as conn:
+            return as_utc(conn.execute(query).scalar())
+
+    def slot_runs(self, deployment_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Every run of a deployment scheduled within ``[start, end]``, oldest slot first."""
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
+        query = (
+            select(flow_runs)
+            .where(
+                flow_runs.c.deployment_id == deployment_id,
+                flow_runs.c.expected_start >= start,
+                flow_runs.c.expected_start <= end,
+            )
+            .order_by(flow_runs.c.expected_start, flow_runs.c.created_at)
+        )
+        with self.read() as conn:
+            return [_row(r) for r in conn.execute(query).mappings()]
+
+    # -- claims -------------------------------------------------------------------------
+    def claim_runs(
+        self, now: datetime, worker: str, limit: int = 1, run_ids: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Atomically move up to ``limit`` due scheduled runs to PENDING for ``worker``.
+
+        Oldest slot first; a deployment's ``concurrency_limit`` counts its pending and
+        running runs. With ``run_ids`` only those runs are considered.
+        """
+        if limit <= 0:
+            return []
+        now = now.astimezone(UTC)
+        with self.transaction() as conn:
+            query = (
+                select(flow_runs.c.id, flow_runs.c.deployment_id)
+                .where(flow_runs.c.state_type == "SCHEDULED", flow_runs.c.expected_start <= now)
+                .order_by(flow_runs.c.expected_start)
+                .limit(max(limit * 4, 16))
+            )
+            if run_ids is not None:
+                query = query.where(flow_runs.c.id.in_(run_ids))
+            if self.dialect == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            candidates = list(conn.execute(query).all())
+            chosen = self._within_limits(conn, candidates, limit)
+            if not chosen:
+                return []
+            conn.execute(
+                update(flow_runs)
+                .where(flow_runs.c.id.in_(chosen))
+                .values(
+                    state_type="PENDING",
+                    state_name="Pending",
+                    worker=worker,
+                    hostname=HOSTNAME,
+                    pid=os.getpid(),
+                )
+            )
+            conn.execute(
+                insert(state_changes),
+                [
+                    {
+                        "run_id": rid,
+                        "run_kind": "flow",
+                        "from_type": "SCHEDULED",
+                        "to_type": "PENDING",
+                        "to_name": "Pending",
+                        "message": f"claimed by {worker}",
+                        "at": now,
+                    }
+                    for rid in chosen
+                ],
+            )
+            rows = (
+                conn.execute(
+                    select(flow_runs)
+                    .where(flow_runs.c.id.in_(chosen))
+                    .order_by(flow_runs.c.expected_start)
+                )
+                .mappings()
+                .all()
+            )
+        return [_row(r) for r in rows]
+
+    def _within_limits(self, conn: Connection, candidates: list[Any], limit: int) -> list[str]:
+        dep_ids = sorted({d for _, d in candidates if d})
+        limits: dict[str, int] = {}
+        if dep_ids:
+            query = select(deployments.c.id, deployments.c.concurrency_limit).where(
+                deployments.c.id.in_(dep_ids), deployments.c.concurrency_limit.is_not(None)
+            )
+            if self.dialect == "postgresql":
+                query = query.with_for_update()  # serialize the count per limited deployment
+            limits = {r[0]: int(r[1]) for r in conn.execute(query)}
+        active: dict[str, int] = {}
+        if limits:
+            active = {
+                r[0]: int(r[1])
+                for r in conn.execute(
+                    select(flow_runs.c.deployment_id, func.count())
+                    .where(
+                        flow_runs.c.deployment_id.in_(list(limits)),
+                        flow_runs.c.state_type.in_(("PENDING", "RUNNING")),
+                    )
+                    .group_by(flow_runs.c.deployment_id)
+                )
+            }
+        chosen: list[str] = []
+        for run_id, dep in candidates:
+            if len(chosen) >= limit:
+                break
+            if dep in limits:
+                if active.get(dep, 0) >= limits[dep]:
+                    continue
+                active[dep] = active.get(dep, 0) + 1
+            chosen.append(run_id)
+        return chosen
+
+    # -- lateness and alerts --------------------------------------------------------------
+    def unfinished_due_runs(
+        self, deployment_ids: Iterable[str], now: datetime, kind: str = "late"
+    ) -> list[dict[str, Any]]:
+        """Due runs of these deployments not finished yet and not yet alerted as ``kind``."""
+        ids, now = list(deployment_ids), now.astimezone(UTC)
+        if not ids:
+            return []
+        alerted = select(run_alerts.c.flow_run_id).where(run_alerts.c.kind == kind)
+        query = (
+            select(
+                flow_runs.c.id,
+                flow_runs.c.name,
+                flow_runs.c.flow_name,
+                flow_runs.c.deployment_id,
+                flow_runs.c.expected_start,
+                flow_runs.c.state_name,
+                flow_runs.c.rows_loaded,
+            )
+            .where(
+                flow_runs.c.deployment_id.in_(ids),
+                flow_runs.c.state_type.in_(NOT_FINISHED),
+                flow_runs.c.expected_start <= now,
+                flow_runs.c.id.not_in(alerted),
+            )
+            .order_by(flow_runs.c.expected_start)
+        )
+        with self.read() as conn:
+            return [_row(r) for r in conn.execute(query).mappings()]
+
+    def mark_alerted(self, flow_run_id: str, kind: str, now: datetime | None = None) -> bool:
+        """Record that ``kind`` was alerted for a run; False if someone already did."""
+        ins = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        stmt = ins(run_alerts).values(
+            flow_run_id=flow_run_id, kind=kind, sent_at=(now or utcnow()).astimezone(UTC)
+        )
+        with self.transaction() as conn:
+            return bool(conn.execute(stmt.on_conflict_do_nothing()).rowcount)
+
+    def completed_slots(self, deployment_id: str, slots: list[datetime]) -> set[datetime]:
+        """Which of ``slots`` already have a completed run of the deployment."""
+        if not slots:
+            return set()
+        slots = [s.astimezone(UTC) for s in slots]
+        query = select(flow_runs.c.expected_start).where(
+            and_(
+                flow_runs.c.deployment_id == deployment_id,
+                flow_runs.c.state_type == "COMPLETED",
+                flow_runs.c.expected_start >= min(slots),
+                flow_runs.c.expected_start <= max(slots),
+            )
+        )
+        with self.read() as conn:
+            return {as_utc(r[0]) for r in conn.execute(query)}  # type: ignore[misc]
