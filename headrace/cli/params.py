@@ -56,7 +56,8 @@ def _convert(raw: Any, annotation: Any) -> Any:
 
 def _scalar(raw: Any, annotation: Any) -> Any:
     if not isinstance(raw, str):
-        if annotation in (date, datetime, Decimal, Path) or isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        is_enum = isinstance(annotation, type) and issubclass(annotation, enum.Enum)
+        if annotation in (date, datetime, Decimal, Path) or is_enum:
             raw = str(raw)
         else:
             return raw

@@ -27,7 +27,7 @@ class Flow(Generic[P, R]):
                  on_cancellation: list[Hook] | None = None, on_crashed: list[Hook] | None = None) -> None:
         if not callable(fn):
             raise TypeError(f"@flow decorates a function, not {type(fn).__name__}")
-        label = name or getattr(fn, "__name__", "flow")
+        label: str = name or str(getattr(fn, "__name__", "flow"))
         if retries < 0:
             raise ValueError(f"flow {label!r}: retries must be >= 0, not {retries}")
         if timeout_seconds is not None and timeout_seconds <= 0:

@@ -136,6 +136,7 @@ class FlowRun:
         for attempt in range(1, flow.retries + 2):
             self.attempts = attempt
             self.ctx.futures = []
+            self.ctx.key_counts = {}  # the same call gets the same key in every attempt
             self.set_state("Running" if attempt == 1 else "Retrying",
                            None if attempt == 1 else f"attempt {attempt} of {flow.retries + 1}",
                            flush=attempt == 1)
@@ -237,13 +238,15 @@ class FlowRun:
 
 
 def _kwargs(flow: Flow[Any, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for the flow function; extra parameters go to its ``**kwargs``."""
+    params = flow.signature.parameters
     out: dict[str, Any] = {}
-    for name, param in flow.signature.parameters.items():
-        if name in parameters:
-            if param.kind is param.VAR_KEYWORD:
-                out.update(parameters[name])
-            else:
-                out[name] = parameters[name]
+    for name, value in parameters.items():
+        param = params.get(name)
+        if param is not None and param.kind is param.VAR_KEYWORD:
+            out.update(value)
+        else:
+            out[name] = value
     return out
 
 

@@ -57,7 +57,8 @@ class TaskFutureList(list[TaskFuture[R]]):
         return [f.result(timeout=timeout, raise_on_failure=raise_on_failure) for f in self]
 
 
-def wait(futures: Iterable[TaskFuture[Any]], timeout: float | None = None) -> tuple[set[TaskFuture[Any]], set[TaskFuture[Any]]]:
+def wait(futures: Iterable[TaskFuture[Any]],
+         timeout: float | None = None) -> tuple[set[TaskFuture[Any]], set[TaskFuture[Any]]]:
     """Wait for several futures; return ``(done, not_done)``."""
     futures = list(futures)
     by_inner = {f._future: f for f in futures}

@@ -143,7 +143,7 @@ class ETLPipeline:
         flow: Flow[..., Any] = Flow(self._body, name=self.name, retries=self.retries,
                                     retry_delay_seconds=self.retry_delay_seconds,
                                     persist_result=self.persist_result)
-        state = run_flow(flow, {"params": kwargs})
+        state = run_flow(flow, dict(kwargs))
         record.completed_at = utcnow()
         record.metrics["duration_seconds"] = (record.completed_at - record.started_at).total_seconds()  # type: ignore[operator]
         if state.is_completed():
@@ -164,12 +164,11 @@ class ETLPipeline:
             pass
         raise error
 
-    def _body(self, **flow_kwargs: Any) -> Any:
+    def _body(self, **params: Any) -> Any:
         record = self._current
         assert record is not None
         ctx = current_flow_run()
         record.run_id = ctx.flow_run_id if ctx else ""
-        params = flow_kwargs.get("params", {})
         record.rows_extracted = record.rows_loaded = 0
         t0 = time.perf_counter()
         data = self._extract(record, params)

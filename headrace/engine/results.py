@@ -37,7 +37,8 @@ def _encode(value: Any) -> Any:
     if isinstance(value, int):
         return value
     if isinstance(value, float):
-        return value if value == value and value not in (float("inf"), float("-inf")) else {_TAG: "float", "v": repr(value)}
+        finite = value == value and value not in (float("inf"), float("-inf"))
+        return value if finite else {_TAG: "float", "v": repr(value)}
     if isinstance(value, list):
         return [_encode(v) for v in value]
     if isinstance(value, tuple) and type(value) is tuple:
@@ -63,8 +64,9 @@ def _decode(value: Any) -> Any:
         raw = value["v"]
         if tag == "tuple":
             return tuple(_decode(v) for v in raw)
-        return {"float": float, "datetime": datetime.fromisoformat, "date": date.fromisoformat,
-                "decimal": Decimal}[tag](raw)
+        decoders: dict[str, Any] = {"float": float, "datetime": datetime.fromisoformat,
+                                    "date": date.fromisoformat, "decimal": Decimal}
+        return decoders[tag](raw)
     return value
 
 

@@ -120,8 +120,39 @@ class RemoteTaskError(Exception):
     """An exception raised in a task process that could not be sent back as itself."""
 
 
-def _child_main(conn: Any, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    conn.send(_child_call(fn, args, kwargs))
+class _FunctionRef:
+    """Pickles a task's function by module and name.
+
+    ``@task`` replaces the module attribute with the Task, so pickling the plain
+    function by reference would find the Task instead; the child unwraps it.
+    """
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.module = getattr(fn, "__module__", None)
+        self.qualname = getattr(fn, "__qualname__", "")
+        self.fn = fn
+
+    def __getstate__(self) -> dict[str, Any]:
+        if self.module and "<locals>" not in self.qualname:
+            return {"module": self.module, "qualname": self.qualname, "fn": None}
+        return {"module": None, "qualname": self.qualname, "fn": self.fn}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def resolve(self) -> Callable[..., Any]:
+        if self.fn is not None:
+            return self.fn
+        import importlib
+
+        obj: Any = importlib.import_module(str(self.module))
+        for part in self.qualname.split("."):
+            obj = getattr(obj, part)
+        return getattr(obj, "fn", obj)  # a Task -> its function
+
+
+def _child_main(conn: Any, ref: _FunctionRef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    conn.send(_child_call(ref.resolve(), args, kwargs))
     conn.close()
 
 
@@ -153,7 +184,7 @@ class ProcessPoolTaskRunner(TaskRunner):
     def _run_dedicated(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
                        timeout: float | None, cancel: threading.Event) -> tuple[bool, Any, list[Any]]:
         parent, child = _CTX.Pipe(duplex=False)
-        proc = _CTX.Process(target=_child_main, args=(child, fn, args, kwargs), daemon=True)
+        proc = _CTX.Process(target=_child_main, args=(child, _FunctionRef(fn), args, kwargs), daemon=True)
         proc.start()
         child.close()
         self._dedicated.add(proc)

@@ -36,7 +36,7 @@ class Task(Generic[P, R]):
         if result_serializer not in ("json", "pickle"):
             raise ValueError(f"result_serializer must be 'json' or 'pickle', not {result_serializer!r}")
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", "task")
+        self.name: str = name or str(getattr(fn, "__name__", "task"))
         self.description = description or inspect.getdoc(fn)
         self.retries = retries
         self.retry_delay_seconds = retry_delay_seconds

@@ -375,7 +375,7 @@ def submit_task(task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, A
     run = TaskRun(task, args, kwargs, wait_for)
     flow = run.flow
     runner = flow.task_runner if flow else _STANDALONE_RUNNER
-    future = TaskFuture(runner.submit(run.execute), task.name, run.id)
+    future: TaskFuture[Any] = TaskFuture(runner.submit(run.execute), task.name, run.id)
     if flow is not None:
         flow.futures.append(future)
     return future

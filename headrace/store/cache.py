@@ -73,9 +73,9 @@ class ConcurrencyMixin(StoreBase):
                 select(concurrency_limits).where(concurrency_limits.c.tag.in_(tags)))}
             if not limits:
                 return True
-            used = dict(conn.execute(select(concurrency_slots.c.tag, func.count())
-                                     .where(concurrency_slots.c.tag.in_(list(limits)))
-                                     .group_by(concurrency_slots.c.tag)).all())
+            query = (select(concurrency_slots.c.tag, func.count())
+                     .where(concurrency_slots.c.tag.in_(list(limits))).group_by(concurrency_slots.c.tag))
+            used = {str(r[0]): int(r[1]) for r in conn.execute(query)}
             if any(int(used.get(tag, 0)) >= limit for tag, limit in limits.items()):
                 return False
             conn.execute(insert(concurrency_slots), [
