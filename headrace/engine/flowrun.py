@@ -161,6 +161,14 @@ class FlowRun:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _body(self) -> Any:
+        if not self.flow.log_prints:
+            return self._call_body()
+        import contextlib
+
+        with contextlib.redirect_stdout(_PrintsToLog()):
+            return self._call_body()
+
+    def _call_body(self) -> Any:
         flow = self.flow
         if flow.timeout_seconds is None:
             return _resolve_returned(flow.fn(**_kwargs(flow, self.parameters)))
@@ -235,6 +243,27 @@ class FlowRun:
                        error=redact(first_line(self.error)) if self.error else None,
                        scheduled_time=self.ctx.scheduled_time, deployment_id=self.ctx.deployment_id,
                        attempts=self.attempts)
+
+
+class _PrintsToLog:
+    """``log_prints=True``: each printed line becomes a log line of the run (and still shows)."""
+
+    def __init__(self) -> None:
+        import sys
+
+        self.out = sys.stdout
+        self.buf = ""
+
+    def write(self, text: str) -> int:
+        self.out.write(text)
+        self.buf += text
+        while "\n" in self.buf:
+            line, self.buf = self.buf.split("\n", 1)
+            logging.getLogger("headrace.runs.prints").info("%s", line)
+        return len(text)
+
+    def flush(self) -> None:
+        self.out.flush()
 
 
 def _kwargs(flow: Flow[Any, Any], parameters: dict[str, Any]) -> dict[str, Any]:

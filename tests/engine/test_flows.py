@@ -313,3 +313,29 @@ def test_cancellation_stops_a_running_flow_at_the_next_task() -> None:
     assert final["state_name"] == "Cancelled"
     with pytest.raises(FlowRunError, match="cancelled"):
         holder["s"].result()
+
+
+def test_log_prints_turns_prints_into_run_logs(capsys: pytest.CaptureFixture[str]) -> None:
+    @task
+    def shout() -> None:
+        print("from the task")
+
+    @flow(log_prints=True)
+    def pipeline() -> None:
+        print("from the flow")
+        shout()
+
+    pipeline()
+    assert "from the flow" in capsys.readouterr().out
+    messages = [line["message"] for line in get_store().get_logs(_only_run()["id"])]
+    assert "from the flow" in messages and "from the task" in messages
+
+
+def test_peer_module_paths_resolve() -> None:
+    from headrace.states import StateType
+    from headrace.task_runners import ConcurrentTaskRunner, ThreadPoolTaskRunner
+    from headrace.tasks import exponential_backoff as eb
+    from headrace.tasks import task_input_hash as tih
+
+    assert eb is exponential_backoff and callable(tih)
+    assert ConcurrentTaskRunner is ThreadPoolTaskRunner and StateType.COMPLETED.is_terminal
