@@ -100,7 +100,9 @@ class StoreBase:
             engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 60})
             _configure_sqlite(engine)
             return engine
-        return create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        # The application name lets operators (and tests) find a process's store connections.
+        return create_engine(self.url, pool_pre_ping=True, pool_size=5, max_overflow=10,
+                             connect_args={"application_name": f"headrace-store-{os.getpid()}"})
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 import weakref
 from typing import TYPE_CHECKING, Any
+
+from headrace.errors import StoreError
 
 if TYPE_CHECKING:
     from headrace.store import RunStore
@@ -16,6 +19,7 @@ log = logging.getLogger("headrace.store")
 FLUSH_INTERVAL = 0.5      # seconds between background flushes
 FLUSH_SIZE = 2000         # pending records that trigger a flush
 HEARTBEAT_EVERY = 30.0    # seconds between heartbeats of active flow runs
+RETRY_DELAYS = (0.1, 0.5, 2.0)
 
 _TERMINAL = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 _WRITERS: weakref.WeakSet[BatchWriter] = weakref.WeakSet()
@@ -107,7 +111,7 @@ class BatchWriter:
             inserts = [r for i, r in tasks.items() if i not in self._inserted]
             updates = [r for i, r in tasks.items() if i in self._inserted]
             try:
-                self.store.write_batch(task_inserts=inserts, task_updates=updates, **batch)
+                self._write(inserts, updates, batch)
             except Exception:
                 # Keep the records so the next flush tries again; nothing is dropped.
                 with self._lock:
@@ -126,6 +130,18 @@ class BatchWriter:
                     self._inserted.discard(row["id"])
                 else:
                     self._inserted.add(row["id"])
+
+    def _write(self, inserts: list[dict[str, Any]], updates: list[dict[str, Any]],
+               batch: dict[str, list[dict[str, Any]]]) -> None:
+        """One batch, retried a few times so a dropped connection or a restart loses nothing."""
+        for delay in RETRY_DELAYS:
+            try:
+                self.store.write_batch(task_inserts=inserts, task_updates=updates, **batch)  # type: ignore[arg-type]
+                return
+            except StoreError as exc:
+                log.warning("writing run records failed (%s); retrying in %.1f s", exc, delay)
+                time.sleep(delay)
+        self.store.write_batch(task_inserts=inserts, task_updates=updates, **batch)  # type: ignore[arg-type]
 
     def _loop(self) -> None:
         while True:
