@@ -45,8 +45,9 @@ def load_entrypoint(entrypoint: str) -> Any:
         cached = _loaded.get(entrypoint)
         if cached is not None and cached[0] == mtime:
             return cached[1]
-        if cached is not None and where.endswith(".py"):
-            sys.modules.pop(Path(where).stem, None)  # the file changed: import it afresh
+        if where.endswith(".py"):
+            # First load here, or the file changed: import it afresh, not a stale copy.
+            sys.modules.pop(Path(where).stem, None)
         flow = load_flow(entrypoint)
         _loaded[entrypoint] = (mtime, flow)
         return flow
@@ -121,7 +122,7 @@ class Worker:
             return "Failed"
         kind = "success" if state.is_completed() else "failure"
         rows = self.store.get_flow_run(run["id"]).get("rows_loaded")
-        error = first_line(state.error) if state.error is not None else state.message
+        error = state.message or (first_line(state.error) if state.error is not None else None)
         self._alert(run, kind, state.name, redact(error or ""), rows)
         return str(state.name)
 

@@ -65,15 +65,11 @@ def test_cron_fall_back_repeated_wall_time_fires_once() -> None:
     assert [h.astimezone(UTC).hour for h in hourly] == [5, 7, 8]  # 01:00 EDT, 02:00 EST, 03:00 EST
     # Asked from inside the second 01:xx, nothing fires again before 02:00 EST.
     second_one_thirty = datetime(2024, 11, 3, 1, 30, tzinfo=ZoneInfo(NY), fold=1)
-    assert CronSchedule("*/10 * * * *", timezone=NY).next_after(second_one_thirty) == utc(
-        2024, 11, 3, 7
-    )
+    assert CronSchedule("*/10 * * * *", timezone=NY).next_after(second_one_thirty) == utc(2024, 11, 3, 7)
 
 
 def test_interval_of_days_keeps_wall_time_across_dst() -> None:
-    sched = IntervalSchedule(
-        timedelta(days=1), anchor_date=datetime(2024, 3, 1, 2, 30), timezone=NY
-    )
+    sched = IntervalSchedule(timedelta(days=1), anchor_date=datetime(2024, 3, 1, 2, 30), timezone=NY)
     got = fires(sched, utc(2024, 3, 8, 12), 4)
     assert [g.strftime("%d %H:%M") for g in got] == ["09 02:30", "10 03:00", "11 02:30", "12 02:30"]
 
@@ -87,9 +83,7 @@ def test_interval_under_a_day_is_elapsed_time() -> None:
         timedelta(hours=2),
     ]
     anchored = IntervalSchedule(timedelta(minutes=15), anchor_date=utc(2024, 1, 1, 0, 5))
-    assert anchored.next_after(utc(2023, 1, 1)) == utc(
-        2024, 1, 1, 0, 5
-    )  # nothing before the anchor
+    assert anchored.next_after(utc(2023, 1, 1)) == utc(2024, 1, 1, 0, 5)  # nothing before the anchor
     assert anchored.next_after(utc(2024, 1, 1, 0, 20)) == utc(2024, 1, 1, 0, 35)
 
 
