@@ -52,6 +52,7 @@ class Flow(Generic[P, R]):
         self.on_cancellation = list(on_cancellation or [])
         self.on_crashed = list(on_crashed or [])
         self.signature = inspect.signature(fn)
+        self.is_async = inspect.iscoroutinefunction(fn)
         self.__doc__ = fn.__doc__
         self.__name__ = getattr(fn, "__name__", self.name)
         self.__wrapped__ = fn
@@ -97,6 +98,8 @@ class Flow(Generic[P, R]):
 
         return_state = bool(kwargs.pop("return_state", False))
         parameters = self.bind(args, kwargs)
+        if self.is_async:
+            return _run_in_thread(self, parameters, return_state)  # type: ignore[return-value]
         state = run_flow(self, parameters)
         if return_state:
             return state  # type: ignore[return-value]
@@ -105,6 +108,16 @@ class Flow(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<Flow {self.name}>"
+
+
+async def _run_in_thread(fl: Flow[Any, Any], parameters: dict[str, Any], return_state: bool) -> Any:
+    """`await my_async_flow(...)`: the flow run gets its own thread and event loop."""
+    import asyncio
+
+    from headrace.engine.flowrun import run_flow
+
+    state = await asyncio.to_thread(run_flow, fl, parameters)
+    return state if return_state else state.result()
 
 
 @overload

@@ -18,6 +18,7 @@ from headrace.engine.futures import TaskFuture
 from headrace.engine.hashing import to_json
 from headrace.engine.logs import install_capture
 from headrace.engine.retries import with_jitter
+from headrace.engine.runners import run_sync
 from headrace.engine.states import STATE_TYPES, State, first_line
 from headrace.engine.taskrun import RunView
 from headrace.errors import Cancelled, FlowError, FlowRunError
@@ -171,13 +172,14 @@ class FlowRun:
     def _call_body(self) -> Any:
         flow = self.flow
         if flow.timeout_seconds is None:
-            return _resolve_returned(flow.fn(**_kwargs(flow, self.parameters)))
+            return _resolve_returned(run_sync(flow.fn, (), _kwargs(flow, self.parameters)))
         box: dict[str, Any] = {}
         ctx = copy_context()
 
         def target() -> None:
             try:
-                box["value"] = ctx.run(lambda: _resolve_returned(flow.fn(**_kwargs(flow, self.parameters))))
+                box["value"] = ctx.run(
+                    lambda: _resolve_returned(run_sync(flow.fn, (), _kwargs(flow, self.parameters))))
             except BaseException as exc:
                 box["error"] = exc
 

@@ -6,7 +6,9 @@ the flow's process; a runner decides where the task's body is called.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures as cf
+import inspect
 import logging
 import multiprocessing as mp
 import os
@@ -19,6 +21,18 @@ from typing import Any
 from headrace.errors import TaskTimeout
 
 _CTX = mp.get_context("spawn")
+
+
+def run_sync(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Call ``fn``; an ``async def`` body runs to completion on an event loop of this thread."""
+    value = fn(*args, **kwargs)
+    if inspect.isawaitable(value):
+        return asyncio.run(_await(value))
+    return value
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
 
 
 class TaskRunner:
@@ -45,13 +59,13 @@ class TaskRunner:
              timeout: float | None, cancel: threading.Event) -> Any:
         """Call a task body; with a timeout, in a helper thread that is abandoned when late."""
         if timeout is None:
-            return fn(*args, **kwargs)
+            return run_sync(fn, args, kwargs)
         box: dict[str, Any] = {}
         ctx = copy_context()
 
         def target() -> None:
             try:
-                box["value"] = ctx.run(fn, *args, **kwargs)
+                box["value"] = ctx.run(run_sync, fn, args, kwargs)
             except BaseException as exc:  # handed to the caller below
                 box["error"] = exc
 
@@ -98,7 +112,7 @@ def _child_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
     if root.level == logging.WARNING:
         root.setLevel(logging.INFO)
     try:
-        return True, fn(*args, **kwargs), lines
+        return True, run_sync(fn, args, kwargs), lines
     except BaseException as exc:
         detail = "".join(traceback.format_exception(exc))
         return False, (type(exc).__module__, type(exc).__name__, str(exc), detail, _picklable(exc)), lines

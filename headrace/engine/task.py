@@ -54,6 +54,7 @@ class Task(Generic[P, R]):
         self.on_failure = list(on_failure or [])
         self.retry_condition_fn = retry_condition_fn
         self.signature = inspect.signature(fn)
+        self.is_async = inspect.iscoroutinefunction(fn)
         self.__doc__ = fn.__doc__
         self.__name__ = getattr(fn, "__name__", self.name)
         self.__wrapped__ = fn
@@ -85,6 +86,10 @@ class Task(Generic[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         from headrace.engine.taskrun import call_task
 
+        if self.is_async:
+            # `await my_task(...)`: the task run happens on a worker thread, so several
+            # awaited tasks (asyncio.gather) run at once.
+            return _call_in_thread(call_task, self, args, kwargs)  # type: ignore[return-value]
         return call_task(self, args, kwargs)  # type: ignore[arg-type]
 
     def submit(self, *args: Any, **kwargs: Any) -> Any:
@@ -110,6 +115,12 @@ class Task(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<Task {self.name}>"
+
+
+async def _call_in_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    import asyncio
+
+    return await asyncio.to_thread(fn, *args)
 
 
 class unmapped:  # noqa: N801 - the name users know
