@@ -1,0 +1,148 @@
+"""Parsing NDJSON and CSV without losing a line: good rows to Arrow, bad lines to quarantine.
+
+NDJSON: when Arrow's multi-threaded reader takes the whole file, done. Otherwise the file is
+split into lines with Arrow, every line is checked at once by DuckDB's ``json_valid``, and
+only the good lines are handed back to Arrow's reader; Python looks only at the bad ones
+(to say why). No line is dropped silently, so ``read == returned + quarantined``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from headrace.errors import DataFileError
+
+
+@dataclass
+class Parsed:
+    """One file's outcome: the good rows and the quarantined lines (line, raw text, reason)."""
+
+    table: pa.Table
+    bad: list[tuple[int, str, str]] = field(default_factory=list)
+
+    @property
+    def rows_read(self) -> int:
+        return self.table.num_rows + len(self.bad)
+
+
+def parse_ndjson(data: bytes, name: str) -> Parsed:
+    import pyarrow.json as pj
+
+    try:
+        return Parsed(pj.read_json(io.BytesIO(data)))
+    except pa.ArrowInvalid:
+        pass  # some line is bad: find which, without parsing the good ones in Python
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", errors="replace")  # undecodable lines fail json_valid below
+    lines = pc.split_pattern(pa.array([text], pa.large_string()), "\n").flatten()
+    ok, blank = _classify(lines)
+    good = lines.filter(ok)
+    bad_idx = pc.indices_nonzero(pc.invert(pc.or_(ok, blank))).to_pylist()
+    bad = [(i + 1, lines[i].as_py(), _json_reason(lines[i].as_py())) for i in bad_idx]
+    joined = pc.binary_join(pa.LargeListArray.from_arrays(
+        pa.array([0, len(good)], pa.int64()), good), "\n")[0].as_buffer()
+    try:
+        return Parsed(pj.read_json(pa.BufferReader(joined)), bad)
+    except pa.ArrowInvalid:
+        # Well-formed lines whose values disagree in type: settle each line in Python.
+        good_idx = pc.indices_nonzero(ok).to_pylist()
+        return _typed_rows([(i + 1, lines[i].as_py()) for i in good_idx], bad, name)
+
+
+def _classify(lines: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Per line: is it one JSON object, is it blank. Vectorised in DuckDB."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.register("lines", pa.table({"line": lines}))
+        result = con.sql(
+            "SELECT CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END "
+            "AS ok, trim(line, E' \\t\\r') = '' AS blank FROM lines").to_arrow_table()
+    finally:
+        con.close()
+    return result.column("ok").combine_chunks(), result.column("blank").combine_chunks()
+
+
+def _json_reason(line: str) -> str:
+    try:
+        value = json.loads(line)
+    except ValueError as exc:
+        return f"invalid JSON: {exc}"
+    return f"not a JSON object but {type(value).__name__}"
+
+
+_KIND = {bool: "boolean", int: "number", float: "number", str: "string", dict: "object",
+         list: "array"}
+
+
+def _typed_rows(lines: list[tuple[int, str]], bad: list[tuple[int, str, str]],
+                name: str) -> Parsed:
+    """Keep the lines whose values match each field's most common type; quarantine the rest."""
+    rows = [(n, raw, json.loads(raw)) for n, raw in lines]
+    votes: dict[str, dict[str, int]] = {}
+    for _, _, rec in rows:
+        for key, value in rec.items():
+            if value is not None:
+                kind = _KIND.get(type(value), "other")
+                votes.setdefault(key, {}).setdefault(kind, 0)
+                votes[key][kind] += 1
+    want = {key: max(kinds, key=lambda k: kinds[k]) for key, kinds in votes.items()}
+    good = []
+    for n, raw, rec in rows:
+        wrong = [k for k, v in rec.items()
+                 if v is not None and _KIND.get(type(v), "other") != want[k]]
+        if wrong:
+            bad.append((n, raw, f"field {wrong[0]!r} is {_KIND.get(type(rec[wrong[0]]))}, "
+                                f"expected {want[wrong[0]]}"))
+        else:
+            good.append(rec)
+    bad.sort()
+    try:
+        return Parsed(pa.Table.from_pylist(good), bad)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise DataFileError(f"cannot read NDJSON file {name}: {exc}") from None
+
+
+def parse_csv(data: bytes, name: str) -> Parsed:
+    """CSV with a header; rows with the wrong number of fields are quarantined."""
+    import pyarrow.csv as pcsv
+
+    bad: list[tuple[int, str, str]] = []
+
+    def invalid(row: Any) -> str:
+        bad.append((row.number or 0, row.text,
+                    f"expected {row.expected_columns} fields, found {row.actual_columns}"))
+        return "skip"
+
+    # Single-threaded so that every bad row knows its line number.
+    read = pcsv.ReadOptions(use_threads=False)
+    parse = pcsv.ParseOptions(invalid_row_handler=invalid, newlines_in_values=True)
+    try:
+        table = pcsv.read_csv(io.BytesIO(data), read_options=read, parse_options=parse)
+    except pa.ArrowInvalid as exc:
+        if "conversion error" not in str(exc).lower():
+            raise DataFileError(f"cannot read CSV file {name}: {exc}") from None
+        # A column mixes numbers and text: keep every value, as text.
+        bad.clear()
+        table = pcsv.read_csv(io.BytesIO(data), read_options=read, parse_options=parse,
+                              convert_options=_all_text(data))
+    return Parsed(table, bad)
+
+
+def _all_text(data: bytes) -> Any:
+    import csv
+
+    import pyarrow.csv as pcsv
+
+    first = data.split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r")
+    names = next(iter(csv.reader([first])), [])
+    return pcsv.ConvertOptions(column_types={c: pa.large_string() for c in names})

@@ -1,0 +1,158 @@
+"""SQLite and any other SQLAlchemy database: portable SQL, one transaction per load."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from headrace.errors import ConnectionFailed, DataIOError
+from headrace.io._frames import arrow_family, new_columns
+from headrace.io._target import LEDGER_TABLE, Target, WriteSpec
+from headrace.secrets import redact
+
+log = logging.getLogger("headrace.io")
+
+
+def _engine(target: Target) -> tuple[sa.Engine, bool]:
+    if target.engine is not None:
+        return target.engine, False
+    try:
+        return sa.create_engine(target.url), True
+    except Exception as exc:
+        raise ConnectionFailed(f"cannot use database URL {target.display}: "
+                               f"{redact(str(exc))}") from None
+
+
+def _fail(exc: Exception, target: Target, doing: str) -> DataIOError:
+    orig = getattr(exc, "orig", None) or exc
+    msg = redact(str(orig)).strip()
+    if isinstance(exc, sa.exc.OperationalError) and "unable to open" in msg:
+        return ConnectionFailed(f"cannot open {target.display} while {doing}: {msg}")
+    return DataIOError(f"{doing} on {target.display} failed: {msg}")
+
+
+def read(target: Target, query: str, params: dict[str, Any]) -> pa.Table:
+    """Run ``query`` through SQLAlchemy's ``text()``, which binds the ``:name`` values."""
+    engine, owned = _engine(target)
+    try:
+        with engine.connect() as conn:
+            result = conn.execute(sa.text(query), params)
+            names = list(result.keys())
+            rows = result.fetchall()
+    except sa.exc.SQLAlchemyError as exc:
+        raise _fail(exc, target, "reading a query") from None
+    finally:
+        if owned:
+            engine.dispose()
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    return pa.table({n: pa.array(list(c)) for n, c in zip(names, columns, strict=True)})
+
+
+def write(target: Target, data: pa.Table, spec: WriteSpec) -> int:
+    """Load ``data`` per ``spec`` in one transaction; the rows written."""
+    engine, owned = _engine(target)
+    try:
+        with engine.begin() as conn:
+            return _load(conn, data, spec)
+    except sa.exc.SQLAlchemyError as exc:
+        raise _fail(exc, target, f"writing table {spec.name}") from None
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def _load(conn: sa.Connection, data: pa.Table, spec: WriteSpec) -> int:
+    meta = sa.MetaData(schema=spec.schema)
+    ledger = sa.Table(LEDGER_TABLE, meta, sa.Column("load_key", sa.String(500), primary_key=True),
+                      sa.Column("table_name", sa.Text, nullable=False),
+                      sa.Column("mode", sa.Text, nullable=False),
+                      sa.Column("rows", sa.BigInteger, nullable=False),
+                      sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False,
+                                server_default=sa.func.current_timestamp()))
+    if spec.load_key:
+        ledger.create(conn, checkfirst=True)
+        prior = conn.execute(sa.select(ledger.c.rows)
+                             .where(ledger.c.load_key == spec.load_key)).scalar()
+        if prior is not None:
+            log.info("load %s into %s already done (%s rows); skipping", spec.load_key,
+                     spec.name, prior)
+            return int(prior)
+    table = _prepare_table(conn, data, spec, meta)
+    _apply_mode(conn, table, data, spec)
+    if spec.load_key:
+        conn.execute(ledger.insert().values(load_key=spec.load_key, table_name=spec.name,
+                                            mode=spec.mode, rows=data.num_rows))
+    return data.num_rows
+
+
+def _sa_type(field: pa.Field) -> Any:
+    t = field.type
+    if pa.types.is_decimal(t):
+        return sa.Numeric(t.precision, t.scale)
+    if pa.types.is_timestamp(t):
+        return sa.DateTime(timezone=bool(t.tz))
+    types = {"int": sa.BigInteger(), "float": sa.Double(), "str": sa.Text(), "null": sa.Text(),
+             "bool": sa.Boolean(), "date": sa.Date(), "time": sa.Time(), "binary": sa.LargeBinary()}
+    family = arrow_family(t)
+    if family not in types:
+        raise DataIOError(f"column {field.name!r} has type {t}, which cannot be stored; "
+                          "convert it first")
+    return types[family]
+
+
+def _prepare_table(conn: sa.Connection, data: pa.Table, spec: WriteSpec,
+                   meta: sa.MetaData) -> sa.Table:
+    """Create the table, or add the frame's new columns to it; return it reflected."""
+    insp = sa.inspect(conn)
+    if not insp.has_table(spec.table, schema=spec.schema):
+        cols = [sa.Column(f.name, _sa_type(f), primary_key=f.name in spec.keys)
+                for f in data.schema]
+        sa.Table(spec.table, meta, *cols).create(conn)
+        log.info("created table %s with %d columns", spec.name, len(cols))
+    else:
+        existing = {c["name"]: _type_name(c["type"], conn) for c in
+                    insp.get_columns(spec.table, schema=spec.schema)}
+        prep = conn.dialect.identifier_preparer
+        for field in new_columns(data, existing, f"table {spec.name}"):
+            typ = _sa_type(field).compile(dialect=conn.dialect)
+            full = prep.format_table(sa.table(spec.table, schema=spec.schema))
+            conn.execute(sa.text(f"ALTER TABLE {full} ADD COLUMN {prep.quote(field.name)} {typ}"))
+            log.warning("schema evolution: added nullable column %s %s to table %s",
+                        field.name, typ, spec.name)
+    return sa.Table(spec.table, sa.MetaData(schema=spec.schema), autoload_with=conn)
+
+
+def _type_name(typ: Any, conn: sa.Connection) -> str:
+    try:
+        return str(typ.compile(dialect=conn.dialect))
+    except Exception:  # an untyped SQLite column takes anything
+        return "text"
+
+
+def _apply_mode(conn: sa.Connection, table: sa.Table, data: pa.Table, spec: WriteSpec) -> None:
+    rows = data.to_pylist()
+    if spec.mode == "append":
+        if rows:
+            conn.execute(table.insert(), rows)
+        return
+    if spec.mode == "replace":
+        conn.execute(table.delete())
+        if rows:
+            conn.execute(table.insert(), rows)
+        return
+    stage = sa.Table(f"headrace_stage_{uuid.uuid4().hex[:12]}", sa.MetaData(),
+                     *[sa.Column(c.name, c.type) for c in table.columns
+                       if c.name in data.column_names], prefixes=["TEMPORARY"])
+    stage.create(conn)
+    if rows:
+        conn.execute(stage.insert(), rows)
+    match = spec.keys if spec.mode == "merge" else spec.partition_by
+    cond = sa.and_(*[table.c[c].is_not_distinct_from(stage.c[c]) for c in match])
+    conn.execute(table.delete().where(sa.exists().where(cond)))
+    names = data.column_names
+    conn.execute(table.insert().from_select(names, sa.select(*[stage.c[n] for n in names])))
+    stage.drop(conn)

@@ -1,0 +1,102 @@
+"""``read_sql`` and ``write_table``: the checks every backend shares, then the backend."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pyarrow as pa
+
+from headrace.errors import DataIOError
+from headrace.io import _frames, _target
+from headrace.io._target import MODES, Target, WriteSpec
+
+log = logging.getLogger("headrace.io")
+
+
+def _backend(target: Target) -> Any:
+    if target.kind == "postgresql":
+        from headrace.io import postgres
+
+        return postgres
+    if target.kind == "duckdb":
+        from headrace.io import duckdb
+
+        return duckdb
+    from headrace.io import generic
+
+    return generic
+
+
+def read_sql(query: str, con: Any, params: Mapping[str, Any] | None = None, *,
+             as_: str = "pandas") -> Any:
+    """Run ``query`` and return the rows as a pandas, Arrow or Polars frame.
+
+    Values go only in ``params`` and are written ``:name`` in the query; they are bound by
+    the driver, never pasted into the SQL::
+
+        read_sql("SELECT * FROM sales WHERE date BETWEEN :start AND :end",
+                 "postgresql://dwh/sales", params={"start": "2024-01-01", "end": "2024-01-31"})
+
+    ``con`` is a URL (``postgresql://``, ``duckdb:///file.db``, ``sqlite:///file.db``, any
+    SQLAlchemy URL), a SQLAlchemy engine or a DuckDB connection.
+    """
+    _frames.check_format(as_)
+    target = _target.resolve(con)
+    table: pa.Table = _backend(target).read(target, query, dict(params or {}))
+    _target.record("input", target, _query_name(query), table.num_rows, table.nbytes)
+    log.debug("read %d rows from %s", table.num_rows, target.display)
+    return _frames.from_arrow(table, as_)
+
+
+def _query_name(query: str) -> str:
+    return " ".join(query.split())[:200]
+
+
+def write_table(df: Any, table: str, con: Any, *, mode: str = "append",
+                keys: Iterable[str] | None = None, partition_by: Iterable[str] | None = None,
+                schema: str | None = None, load_key: str | None = None) -> int:
+    """Write ``df`` (pandas, Polars or Arrow) to ``table`` atomically; return the rows written.
+
+    ``mode``: ``append``; ``replace`` (the table's rows become the frame's); ``merge``
+    (upsert on ``keys``); ``overwrite_partitions`` (rows sharing a ``partition_by`` value
+    with the frame are replaced). The table is created when missing and gains the frame's
+    new columns (nullable); a changed column type is refused with SchemaMismatch.
+
+    Inside a task the load is exactly-once: a retry or re-run with the same load key (flow
+    run, task, parameters, table) writes nothing and returns the first count. Pass
+    ``load_key`` to choose the key yourself.
+    """
+    target = _target.resolve(con)
+    spec = _spec(table, mode, keys, partition_by, schema, load_key)
+    data = _frames.to_arrow(df, f"table {spec.name}")
+    _check(data, spec)
+    rows: int = _backend(target).write(target, data, spec)
+    _target.record("output", target, spec.name, rows, data.nbytes)
+    log.info("wrote %d rows to %s (%s) on %s", rows, spec.name, mode, target.display)
+    return rows
+
+
+def _spec(table: str, mode: str, keys: Iterable[str] | None, partition_by: Iterable[str] | None,
+          schema: str | None, load_key: str | None) -> WriteSpec:
+    if mode not in MODES:
+        raise DataIOError(f"table {table}: mode must be one of {', '.join(MODES)}, not {mode!r}")
+    keys_t = tuple([keys] if isinstance(keys, str) else keys or ())
+    parts_t = tuple([partition_by] if isinstance(partition_by, str) else partition_by or ())
+    if mode == "merge" and not keys_t:
+        raise DataIOError(f"table {table}: mode='merge' needs keys=[...], the columns that "
+                          "identify a row")
+    if mode == "overwrite_partitions" and not parts_t:
+        raise DataIOError(f"table {table}: mode='overwrite_partitions' needs partition_by=[...]")
+    key = _target.load_key(load_key, table, schema)
+    return WriteSpec(table, schema, mode, keys_t, parts_t, key)
+
+
+def _check(data: pa.Table, spec: WriteSpec) -> None:
+    what = f"table {spec.name}"
+    if not data.num_columns:
+        raise DataIOError(f"{what}: the frame has no columns")
+    if spec.mode == "merge":
+        _frames.check_keys(data, list(spec.keys), what)
+    _frames.check_columns(data, spec.partition_by, "partition", what)
