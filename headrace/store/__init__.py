@@ -14,13 +14,14 @@ from headrace.config import load_settings
 from headrace.store.base import normalize_url, utcnow
 from headrace.store.cache import CacheMixin, ConcurrencyMixin
 from headrace.store.deployments import DeploymentsMixin
+from headrace.store.quality import QualityMixin
 from headrace.store.runs import TERMINAL_TYPES, RunsMixin
 from headrace.store.writer import BatchWriter
 
 __all__ = ["RunStore", "BatchWriter", "get_store", "open_store", "utcnow", "TERMINAL_TYPES"]
 
 
-class RunStore(RunsMixin, CacheMixin, ConcurrencyMixin, DeploymentsMixin):
+class RunStore(RunsMixin, CacheMixin, ConcurrencyMixin, DeploymentsMixin, QualityMixin):
     """The run store on one database (SQLite or PostgreSQL)."""
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:

@@ -1,0 +1,157 @@
+"""Adapters that show pandas, Polars and Arrow frames to the checks as Arrow columns.
+
+Columns are converted one at a time and only when a check reads them; for
+NumPy-backed and Arrow-backed columns the conversion shares memory.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+
+class Frame:
+    """An in-memory frame seen column by column."""
+
+    kind = "frame"
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+        self._cols: dict[str, Any] = {}
+
+    @property
+    def names(self) -> list[str]:
+        raise NotImplementedError
+
+    @property
+    def num_rows(self) -> int:
+        raise NotImplementedError
+
+    def _convert(self, name: str) -> pa.Array | pa.ChunkedArray:
+        raise NotImplementedError
+
+    def column(self, name: str) -> pa.Array | pa.ChunkedArray:
+        col = self._cols.get(name)
+        if col is None:
+            col = self._cols[name] = self._convert(name)
+        return col
+
+    def types(self) -> dict[str, pa.DataType]:
+        return {n: self.column(n).type for n in self.names}
+
+    def take(self, mask: np.ndarray) -> Any:
+        """The rows where mask is True, as a frame of the input's kind."""
+        raise NotImplementedError
+
+    def with_failed(self, frame: Any, name: str, values: np.ndarray) -> Any:
+        raise NotImplementedError
+
+    def index_labels(self, positions: np.ndarray) -> list[Any]:
+        return [int(p) for p in positions]
+
+
+class PandasFrame(Frame):
+    kind = "pandas"
+
+    @property
+    def names(self) -> list[str]:
+        return [str(c) for c in self.data.columns]
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.data)
+
+    def _convert(self, name: str) -> pa.Array | pa.ChunkedArray:
+        series = self.data[name]
+        if series.dtype == object:
+            # Mixed Python objects: let Arrow infer, NaN/None both become null.
+            return pa.array(series.to_numpy(), from_pandas=True)
+        return pa.array(series, from_pandas=True)
+
+    def types(self) -> dict[str, pa.DataType]:
+        # Read types without converting whole columns where pandas can tell us.
+        out: dict[str, pa.DataType] = {}
+        for name, dtype in zip(self.names, self.data.dtypes, strict=True):
+            try:
+                out[name] = pa.from_numpy_dtype(dtype) if isinstance(dtype, np.dtype) and dtype.kind != "O" \
+                    else self.column(name).type
+            except (pa.ArrowNotImplementedError, TypeError):
+                out[name] = self.column(name).type
+        return out
+
+    def take(self, mask: np.ndarray) -> Any:
+        return self.data[mask]
+
+    def with_failed(self, frame: Any, name: str, values: np.ndarray) -> Any:
+        return frame.assign(**{name: values})
+
+    def index_labels(self, positions: np.ndarray) -> list[Any]:
+        return list(self.data.index[positions])
+
+
+class PolarsFrame(Frame):
+    kind = "polars"
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.data.columns)
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.data.height)
+
+    def _convert(self, name: str) -> pa.Array | pa.ChunkedArray:
+        import polars as pl
+
+        # The oldest compat level gives large_string rather than string_view, which
+        # every pyarrow.compute kernel supports.
+        return self.data.get_column(name).to_arrow(compat_level=pl.CompatLevel.oldest())
+
+    def take(self, mask: np.ndarray) -> Any:
+        import polars as pl
+
+        return self.data.filter(pl.Series(mask))
+
+    def with_failed(self, frame: Any, name: str, values: np.ndarray) -> Any:
+        import polars as pl
+
+        return frame.with_columns(pl.Series(name, values.tolist(), dtype=pl.String))
+
+
+class ArrowFrame(Frame):
+    kind = "arrow"
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.data.schema.names)
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.data.num_rows)
+
+    def _convert(self, name: str) -> pa.Array | pa.ChunkedArray:
+        return self.data.column(name)
+
+    def take(self, mask: np.ndarray) -> Any:
+        return self.data.filter(pa.array(mask))
+
+    def with_failed(self, frame: Any, name: str, values: np.ndarray) -> Any:
+        return frame.append_column(name, pa.array(values.tolist(), type=pa.string()))
+
+
+def frame_for(data: Any) -> Frame | None:
+    """The adapter for ``data``, or None if it is not an in-memory frame."""
+    mod = type(data).__module__
+    if mod.startswith("pandas") and hasattr(data, "columns") and hasattr(data, "iloc"):
+        return PandasFrame(data)
+    if mod.startswith("polars") and type(data).__name__ == "DataFrame":
+        return PolarsFrame(data)
+    if mod.startswith("polars") and type(data).__name__ == "LazyFrame":
+        return PolarsFrame(data.collect())
+    if isinstance(data, pa.Table):
+        return ArrowFrame(data)
+    if isinstance(data, pa.RecordBatch):
+        return ArrowFrame(pa.Table.from_batches([data]))
+    return None

@@ -1,0 +1,202 @@
+"""Names for data that lives in a database or a file: the SQL backend runs checks there.
+
+    DuckDBTable("sales", con)                       # a table or view in DuckDB
+    ParquetFile("sales/*.parquet"), CsvFile("x.csv")  # files, read by DuckDB
+    PostgresTable("sales", "postgresql://host/db", schema="public")
+
+Plain ``str``/``Path`` values ending in ``.parquet`` or ``.csv`` work too.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from headrace.errors import QualityError
+from headrace.quality.backends.sql_ops import Dialect, PostgresDialect, quote
+from headrace.secrets import redact
+
+
+class SqlRelation:
+    """A relation plus the connection to query it."""
+
+    kind = "sql"
+    dialect: Dialect = Dialect()
+    sql = ""
+
+    def columns(self) -> list[tuple[str, str]]:
+        raise NotImplementedError
+
+    def fetch(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def fetch_arrow(self, sql: str, params: dict[str, Any]) -> pa.Table:
+        raise NotImplementedError
+
+
+class _DuckDBRelation(SqlRelation):
+    def __init__(self, con: Any, sql: str, kind: str) -> None:
+        self.con, self.sql, self.kind = con, sql, kind
+        self._lock = threading.Lock()  # a DuckDB connection serves one query at a time
+
+    def columns(self) -> list[tuple[str, str]]:
+        rows = self.fetch(f"DESCRIBE SELECT * FROM {self.sql}", {})
+        return [(r[0], r[1]) for r in rows]
+
+    def fetch(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return list(self._run(sql, params).fetchall())
+
+    def fetch_arrow(self, sql: str, params: dict[str, Any]) -> pa.Table:
+        with self._lock:
+            used = set(re.findall(r"\$(p\d+)\b", sql))
+            return self.con.sql(sql, params={k: v for k, v in params.items() if k in used}).to_arrow_table()
+
+    def _run(self, sql: str, params: dict[str, Any]) -> Any:
+        import duckdb
+
+        # DuckDB refuses parameters a statement does not use; a shared Query has extras.
+        used = set(re.findall(r"\$(p\d+)\b", sql))
+        params = {k: v for k, v in params.items() if k in used}
+        try:
+            return self.con.execute(sql, params or None)
+        except duckdb.Error as exc:
+            raise QualityError(f"DuckDB could not run a check on {self.sql}: {exc}") from exc
+
+
+def _literal(text: str) -> str:
+    # File paths go into DuckDB's table functions as SQL string literals.
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class DuckDBTable:
+    """A table or view in a DuckDB database (a connection, a file path, or in-memory)."""
+
+    table: str
+    database: Any = None
+    schema: str | None = None
+
+    def relation(self) -> SqlRelation:
+        import duckdb
+
+        con = self.database
+        if con is None or isinstance(con, str | Path):
+            con = duckdb.connect(str(con) if con is not None else ":memory:")
+        name = quote(self.table) if self.schema is None else f"{quote(self.schema)}.{quote(self.table)}"
+        return _DuckDBRelation(con, name, "duckdb")
+
+
+@dataclass(frozen=True)
+class ParquetFile:
+    """One Parquet file or a glob of them, checked by DuckDB without loading them into Python."""
+
+    path: str | Path
+
+    def relation(self) -> SqlRelation:
+        import duckdb
+
+        return _DuckDBRelation(duckdb.connect(), f"read_parquet({_literal(str(self.path))})", "parquet")
+
+
+@dataclass(frozen=True)
+class CsvFile:
+    """A CSV file (header row, types detected by DuckDB)."""
+
+    path: str | Path
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def relation(self) -> SqlRelation:
+        import duckdb
+
+        return _DuckDBRelation(duckdb.connect(), f"read_csv_auto({_literal(str(self.path))})", "csv")
+
+
+_ENGINES: dict[str, Any] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def _pg_engine(url: str) -> Any:
+    from sqlalchemy import create_engine
+
+    from headrace.store.base import normalize_url
+
+    key = normalize_url(url)
+    with _ENGINES_LOCK:
+        if key not in _ENGINES:
+            _ENGINES[key] = create_engine(key, pool_pre_ping=True)
+        return _ENGINES[key]
+
+
+class _PostgresRelation(SqlRelation):
+    kind = "postgresql"
+    dialect = PostgresDialect()
+
+    def __init__(self, url: str, table: str, schema: str | None) -> None:
+        self.engine = _pg_engine(url)
+        self.safe_url = redact(url)
+        self.regclass = table if schema is None else f"{quote(schema)}.{quote(table)}"
+        if schema is None:
+            self.regclass = quote(table)
+        self.sql = self.regclass
+
+    def columns(self) -> list[tuple[str, str]]:
+        sql = ("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+               "WHERE attrelid = CAST(:t AS regclass) AND attnum > 0 AND NOT attisdropped "
+               "ORDER BY attnum")
+        return [(r[0], r[1]) for r in self.fetch(sql, {"t": self.regclass})]
+
+    def fetch(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self._run(sql, params)[1]]
+
+    def fetch_arrow(self, sql: str, params: dict[str, Any]) -> pa.Table:
+        keys, rows = self._run(sql, params)
+        return pa.table({k: [r[i] for r in rows] for i, k in enumerate(keys)})
+
+    def _run(self, sql: str, params: dict[str, Any]) -> tuple[list[str], list[Any]]:
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            with self.engine.connect() as conn:
+                result = conn.execute(text(sql), params)
+                return list(result.keys()), list(result.fetchall())
+        except SQLAlchemyError as exc:
+            msg = redact(str(exc).splitlines()[0])
+            raise QualityError(f"PostgreSQL {self.safe_url} could not run a check on "
+                               f"{self.sql}: {msg}") from exc
+
+
+@dataclass(frozen=True)
+class PostgresTable:
+    """A PostgreSQL table; checks run as SQL on the server, rows stay there."""
+
+    table: str
+    url: str
+    schema: str | None = None
+
+    def relation(self) -> SqlRelation:
+        return _PostgresRelation(self.url, self.table, self.schema)
+
+    def __repr__(self) -> str:
+        return f"PostgresTable({self.table!r}, {redact(self.url)!r}, schema={self.schema!r})"
+
+
+def relation_for(data: Any) -> SqlRelation | None:
+    """The SQL relation for a table or file reference, or None."""
+    if isinstance(data, DuckDBTable | ParquetFile | CsvFile | PostgresTable):
+        return data.relation()
+    if isinstance(data, str | Path):
+        suffix = Path(str(data)).suffix.lower()
+        if suffix in (".parquet", ".pq"):
+            return ParquetFile(data).relation()
+        if suffix in (".csv", ".tsv"):
+            return CsvFile(data).relation()
+        raise QualityError(f"cannot run checks on {str(data)!r}: give a .parquet or .csv path, "
+                           "or DuckDBTable(...) / PostgresTable(...) for a table")
+    return None
