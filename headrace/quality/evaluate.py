@@ -129,7 +129,10 @@ def _pct(part: int, whole: int) -> float:
 def value_counts(values: list[Any]) -> list[dict[str, Any]]:
     """GE's partial_unexpected_counts: most frequent first, ties by value text."""
     counts: dict[Any, int] = {}
+    first: dict[Any, Any] = {}
     for v in values:
-        counts[v] = counts.get(v, 0) + 1
+        key = tuple(v.items()) if isinstance(v, dict) else v  # rows of multi-column checks
+        counts[key] = counts.get(key, 0) + 1
+        first.setdefault(key, v)
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
-    return [{"value": v, "count": c} for v, c in ranked[:PARTIAL_LIMIT]]
+    return [{"value": first[k], "count": c} for k, c in ranked[:PARTIAL_LIMIT]]

@@ -205,8 +205,8 @@ def metric_sql(q: Query, op: str, col: str, kw: dict[str, Any]) -> list[str]:
         return [d.quantile(col, q.p(float(x))) for x in kw["quantile_ranges"]["quantiles"]]
     if op in ("distinct_count", "distinct_share"):
         return [f"COUNT(DISTINCT {col})"]
-    if op == "null_share":
-        return []
+    if op in ("null_share", "distinct_values"):
+        return []  # from the COUNT(column) every metric gets, or a query of its own
     raise ValueError(f"no SQL for metric {op}")
 
 

@@ -1,0 +1,78 @@
+"""One dataset shown to the checks through every backend they run on."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import create_engine, text
+
+from headrace.quality import DuckDBTable, ParquetFile, PostgresTable
+from qdata import sample_table
+
+BACKENDS = ["pandas", "polars", "arrow", "duckdb", "parquet", "postgresql"]
+
+PG_TYPES = {"int64": "BIGINT", "double": "DOUBLE PRECISION", "string": "TEXT",
+            "large_string": "TEXT", "bool": "BOOLEAN", "date32[day]": "DATE"}
+
+_names = itertools.count()
+
+
+def _postgres(table: pa.Table, pg_url: str) -> PostgresTable:
+    name = f"q{next(_names)}"
+    cols = ", ".join(f'"{f.name}" {PG_TYPES[str(f.type)]}' for f in table.schema)
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE TABLE "{name}" ({cols})'))
+        if table.num_rows:
+            keys = [f"c{i}" for i in range(table.num_columns)]
+            sql = f'INSERT INTO "{name}" VALUES ({", ".join(":" + k for k in keys)})'
+            rows = [dict(zip(keys, r, strict=True)) for r in zip(*table.to_pydict().values(), strict=True)]
+            conn.execute(text(sql), rows)
+    engine.dispose()
+    return PostgresTable(name, pg_url)
+
+
+def convert(kind: str, table: pa.Table, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
+    if kind == "pandas":
+        return table.to_pandas()
+    if kind == "polars":
+        import polars as pl
+
+        return pl.from_arrow(table)
+    if kind == "arrow":
+        return table
+    if kind == "duckdb":
+        con = duckdb.connect()
+        con.register("src", table)
+        con.execute("CREATE TABLE data AS SELECT * FROM src")
+        return DuckDBTable("data", con)
+    if kind == "parquet":
+        path = tmp_path / f"data{next(_names)}.parquet"
+        pq.write_table(table, path)
+        return ParquetFile(path)
+    if kind == "postgresql":
+        return _postgres(table, request.getfixturevalue("pg_url"))
+    raise ValueError(kind)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def to_data(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[pa.Table], Any]:
+    """Turn an Arrow table into the backend's kind of data."""
+    return lambda table: convert(backend, table, tmp_path, request)
+
+
+@pytest.fixture
+def data(to_data: Callable[[pa.Table], Any]) -> Any:
+    return to_data(sample_table())
