@@ -43,13 +43,16 @@ class GateOutcome:
     rows_quarantined: int
     quarantine_path: str | None = None
     halted: bool = False
+    flow_run_id: str | None = None
+    task_run_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"suite": self.suite, "policy": self.policy, "success": self.result.success,
                 "checks": len(self.result), "passed": self.result.passed_count,
                 "rows_in": self.rows_in, "rows_passed": self.rows_passed,
                 "rows_quarantined": self.rows_quarantined,
-                "quarantine_path": self.quarantine_path, "halted": self.halted}
+                "quarantine_path": self.quarantine_path, "halted": self.halted,
+                "flow_run_id": self.flow_run_id, "task_run_id": self.task_run_id}
 
 
 def run_gate(suite: Suite, data: Any, *, quarantine_to: Any = None) -> Any:
@@ -72,6 +75,7 @@ def _gate(suite: Suite, data: Any, quarantine_to: Any = None) -> Any:
     source = open_source(data)
     result = run_checks(suite.name, suite.expectations, source, ResultFormat.BASIC, history)
     outcome, passed = _apply_policy(suite, source, data, result, run_id, quarantine_to)
+    outcome.flow_run_id, outcome.task_run_id = flow_run_id, task_run_id
     suite.last_outcome = outcome
     if store is not None:
         _record(store, suite, source, outcome, flow_run_id, task_run_id)

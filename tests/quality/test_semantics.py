@@ -263,3 +263,34 @@ def test_bad_arguments_are_rejected_when_the_suite_is_built() -> None:
         expect.column_values_to_be_in_set("x", ["a"], colour="red")
     with pytest.raises(QualityError, match="on_failure"):
         Suite("s", [], on_failure="explode")  # type: ignore[arg-type]
+
+
+def test_split_returns_same_kind_with_failed_check_names(data: Any, backend: str) -> None:
+    suite = Suite("s", [
+        expect.column_values_to_not_be_null("region"),
+        expect.column_values_to_be_between("amount", min_value=0),
+        expect.column_values_to_be_in_set("region", REGIONS),
+        expect.column_mean_to_be_between("amount", 800, 2500),   # aggregate: not part of split
+    ])
+    good, bad = suite.split(data)
+    if backend in ("pandas", "polars", "arrow"):
+        assert type(good) is type(data) and type(bad) is type(data)
+    good_t, bad_t = (_arrow(good), _arrow(bad))
+    assert good_t.num_rows + bad_t.num_rows == 10
+    assert good_t.column("id").to_pylist() == [1, 2, 4, 6, 7, 8]
+    assert bad_t.column("id").to_pylist() == [3, 5, 9, 10]
+    assert bad_t.column("_failed_checks").to_pylist() == [
+        "column_values_to_not_be_null(region)",
+        "column_values_to_be_between(amount); column_values_to_be_in_set(region)",
+        "column_values_to_not_be_null(region)",
+        "column_values_to_be_in_set(region)",
+    ]
+    assert "_failed_checks" not in good_t.schema.names
+
+
+def _arrow(frame: Any) -> pa.Table:
+    if isinstance(frame, pa.Table):
+        return frame
+    if hasattr(frame, "to_arrow"):
+        return frame.to_arrow()
+    return pa.Table.from_pandas(frame, preserve_index=False)
