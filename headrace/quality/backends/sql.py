@@ -137,8 +137,13 @@ class SqlSource:
     def _samples(self, e: Expectation, m: Measure, pred: str, q: Query, fmt: ResultFormat) -> None:
         full = fmt in (ResultFormat.SUMMARY, ResultFormat.COMPLETE)
         cols = ", ".join(quote(c) for c in e.columns)
-        limit = "" if full else f" LIMIT {PARTIAL_LIMIT}"
-        sql = f"{self._with(q, rn=True)} SELECT {RN}, {cols} FROM __hr_src WHERE {pred} ORDER BY {RN}{limit}"
+        if full or q.needs_rn:
+            sql = f"{self._with(q, rn=True)} SELECT {RN}, {cols} FROM __hr_src WHERE {pred} ORDER BY {RN}"
+        else:
+            # Numbering rows costs a full pass; a plain scan returns them in table order
+            # too (DuckDB preserves insertion order, PostgreSQL scans the heap) and the
+            # LIMIT lets it stop at the 20th hit.
+            sql = f"{self._with(q)} SELECT NULL, {cols} FROM __hr_src WHERE {pred} LIMIT {PARTIAL_LIMIT}"
         rows = self.rel.fetch(sql, q.params)
         if e.kind == "map":
             values = [normalize(r[1]) for r in rows]

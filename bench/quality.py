@@ -1,0 +1,167 @@
+"""How fast are quality checks? The seed's five checks on 5,000,000 rows.
+
+Each headrace measurement is printed next to a hand-written pass that computes
+the same five results in the same process, so the ratio does not depend on the
+machine. Targets (issue 4): validate <= 1.5x, split <= 2.5x the hand-written time.
+
+    .venv/bin/python bench/quality.py [--rows 5000000] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from headrace.quality import ParquetFile, Suite, expect
+
+REGIONS = ["North", "South", "East", "West", "Central"]
+
+SUITE = Suite("sales", [
+    expect.column_values_to_not_be_null("customer_id"),
+    expect.column_values_to_be_between("revenue", min_value=0),
+    expect.column_values_to_be_in_set("region", REGIONS),
+    expect.column_mean_to_be_between("revenue", min_value=800, max_value=2500),
+    expect.table_row_count_to_be_between(min_value=1000, max_value=50_000_000),
+], on_failure="quarantine")
+
+
+def make_frame(n: int, seed: int = 7) -> pd.DataFrame:
+    """Sales rows with about 0.1% of each kind of damage the checks look for."""
+    rng = np.random.default_rng(seed)
+    customer = rng.integers(1, 100_000, n).astype(np.float64)
+    customer[rng.random(n) < 0.001] = np.nan
+    revenue = rng.gamma(4.0, 400.0, n)
+    revenue[rng.random(n) < 0.001] *= -1
+    region = np.array(REGIONS + ["Mars"])[rng.choice(6, n, p=[0.2, 0.2, 0.2, 0.2, 0.199, 0.001])]
+    return pd.DataFrame({
+        "order_id": np.arange(n, dtype=np.int64),
+        "customer_id": customer,
+        "revenue": revenue,
+        "region": pd.array(region, dtype="str"),
+    })
+
+
+# -- the hand-written passes ------------------------------------------------------------------
+
+def hand_validate(df: pd.DataFrame) -> dict[str, Any]:
+    rev = df["revenue"].to_numpy()
+    region = df["region"]
+    rev_valid = ~np.isnan(rev)
+    return {
+        "customer_id_nulls": int(df["customer_id"].isna().sum()),
+        "revenue_negative": int(np.count_nonzero(rev[rev_valid] < 0)),
+        "region_outside": int((~region.isin(REGIONS) & region.notna()).sum()),
+        "revenue_mean": float(rev[rev_valid].mean()),
+        "rows": len(df),
+    }
+
+
+def hand_split(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rev = df["revenue"].to_numpy()
+    region = df["region"]
+    bad = (df["customer_id"].isna().to_numpy() | (rev < 0)
+           | (~region.isin(REGIONS) & region.notna()).to_numpy())
+    return df[~bad], df[bad]
+
+
+def hand_polars(df: pl.DataFrame) -> dict[str, Any]:
+    out = df.select(
+        pl.col("customer_id").is_null().sum().alias("nulls"),
+        (pl.col("revenue") < 0).sum().alias("neg"),
+        (~pl.col("region").is_in(REGIONS) & pl.col("region").is_not_null()).sum().alias("outside"),
+        pl.col("revenue").mean().alias("mean"),
+        pl.len().alias("rows"),
+    )
+    return out.row(0, named=True)
+
+
+def hand_parquet(path: Path) -> tuple[Any, ...]:
+    con = duckdb.connect()
+    sql = ("SELECT COUNT(*) - COUNT(customer_id), SUM(CASE WHEN revenue < 0 THEN 1 ELSE 0 END), "
+           "SUM(CASE WHEN region NOT IN ('North','South','East','West','Central') THEN 1 ELSE 0 END), "
+           f"AVG(revenue), COUNT(*) FROM read_parquet('{path}')")
+    row = con.execute(sql).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+# -- timing -----------------------------------------------------------------------------------
+
+def best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    """The fastest of ``repeat`` runs (the least disturbed by the rest of the machine)."""
+    times, value = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        value = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), value
+
+
+def line(label: str, ours: float, hand: float | None, target: float | None) -> str:
+    if hand is None:
+        return f"{label:<34} headrace {ours:7.3f} s"
+    ratio = ours / hand
+    verdict = "" if target is None else ("  ok" if ratio <= target else "  OVER TARGET")
+    tgt = f" (target <= {target:.1f}x)" if target else ""
+    return (f"{label:<34} headrace {ours:7.3f} s   hand-written {hand:7.3f} s   "
+            f"ratio {ratio:4.2f}x{tgt}{verdict}")
+
+
+def check_same(result: Any, hand: dict[str, Any]) -> None:
+    """The benchmark is only fair if both passes found the same things."""
+    r = {x.expectation_type: x for x in result.results}
+    assert r["expect_column_values_to_not_be_null"].result["unexpected_count"] == hand["customer_id_nulls"]
+    assert r["expect_column_values_to_be_between"].result["unexpected_count"] == hand["revenue_negative"]
+    assert r["expect_column_values_to_be_in_set"].result["unexpected_count"] == hand["region_outside"]
+    assert abs(r["expect_column_mean_to_be_between"].observed_value - hand["revenue_mean"]) < 1e-6
+    assert r["expect_table_row_count_to_be_between"].observed_value == hand["rows"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=5_000_000)
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    df = make_frame(args.rows)
+    print(f"quality bench: {args.rows:,} rows, {len(SUITE)} checks (the seed's five), "
+          f"best of {args.repeat}")
+
+    hand_v, hand = best(lambda: hand_validate(df), args.repeat)
+    ours_v, result = best(lambda: SUITE.validate(df), args.repeat)
+    check_same(result, hand)
+    print(line("pandas validate", ours_v, hand_v, 1.5))
+
+    hand_s, (hg, hb) = best(lambda: hand_split(df), args.repeat)
+    ours_s, (good, bad) = best(lambda: SUITE.split(df), args.repeat)
+    assert (len(good), len(bad)) == (len(hg), len(hb)) and len(good) + len(bad) == len(df)
+    print(line("pandas split (good + bad frames)", ours_s, hand_s, 2.5))
+
+    pdf = pl.from_pandas(df)
+    hand_p, _ = best(lambda: hand_polars(pdf), args.repeat)
+    ours_p, _ = best(lambda: SUITE.validate(pdf), args.repeat)
+    print(line("polars validate", ours_p, hand_p, None))
+    ours_ps, _ = best(lambda: SUITE.split(pdf), args.repeat)
+    print(line("polars split", ours_ps, None, None))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "sales.parquet"
+        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path)
+        hand_q, _ = best(lambda: hand_parquet(path), args.repeat)
+        ours_q, _ = best(lambda: SUITE.validate(ParquetFile(path)), args.repeat)
+        print(line("parquet validate (DuckDB SQL)", ours_q, hand_q, None))
+    print(f"unexpected: {bad.shape[0]:,} rows quarantined of {len(df):,}")
+
+
+if __name__ == "__main__":
+    main()
