@@ -16,10 +16,11 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from headrace.cli import runs, schedule
+    from headrace.cli import quality, runs, schedule
 
     runs.register(cli)
     schedule.register(cli)
+    quality.register(cli)
 
 
 _register()

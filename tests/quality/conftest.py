@@ -11,10 +11,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from qdata import sample_table
 from sqlalchemy import create_engine, text
 
 from headrace.quality import DuckDBTable, ParquetFile, PostgresTable
-from qdata import sample_table
 
 BACKENDS = ["pandas", "polars", "arrow", "duckdb", "parquet", "postgresql"]
 

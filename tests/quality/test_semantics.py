@@ -8,11 +8,10 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from qdata import sample_table
 
 from headrace.errors import QualityError
 from headrace.quality import Suite, expect
-
-from qdata import sample_table
 
 AMOUNTS = [10.0, 20.0, 40.0, -5.0, 60.0, 70.0, 90.0, 1000.0]
 REGIONS = ["North", "South", "East", "West", "Central"]

@@ -1,0 +1,90 @@
+"""``headrace quality show|report|validate``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from headrace.cli.output import console
+from headrace.errors import RunNotFound
+
+
+def _store() -> Any:
+    from headrace.store import get_store
+
+    return get_store()
+
+
+@click.group("quality")
+def quality() -> None:
+    """Data quality results, reports and ad-hoc validation."""
+
+
+def _observed(details: dict[str, Any]) -> str:
+    res = details.get("result") or {}
+    if res.get("unexpected_count") is not None:
+        sample = res.get("partial_unexpected_list") or []
+        shown = json.dumps(sample[:5], default=str)
+        return f"{res['unexpected_count']} unexpected" + (f" e.g. {shown}" if sample else "")
+    if "observed_value" in res:
+        return f"observed {json.dumps(res['observed_value'], default=str)[:60]}"
+    return ""
+
+
+@quality.command("show")
+@click.argument("run_id")
+def show_cmd(run_id: str) -> None:
+    """Print every check stored for RUN_ID (a flow run or task run id, or a prefix)."""
+    store = _store()
+    rows = store.get_quality_results(run_id)
+    if not rows:
+        raise RunNotFound(f"no quality results for run {run_id!r}; `headrace runs list` shows the runs")
+    table = Table(title=f"Quality checks of run {rows[0]['flow_run_id'] or run_id}")
+    for col in ("suite", "check", "result", "details"):
+        table.add_column(col)
+    for r in rows:
+        d = r["details"]
+        note = d.get("exception_info") or d.get("note") or ""
+        status = "[green]PASS[/green]" if r["success"] else "[red]FAIL[/red]"
+        table.add_row(r["suite"], r["check_name"], status, " ".join(x for x in (_observed(d), note) if x))
+    console.print(table)
+    passed = sum(1 for r in rows if r["success"])
+    console.print(f"Quality checks: {passed}/{len(rows)} passed")
+    if rows[0]["flow_run_id"]:
+        for p in store.get_quality_profiles(rows[0]["flow_run_id"]):
+            g = p["profile"].get("gate") or {}
+            console.print(f"gate {g.get('suite')} ({g.get('policy')}): {g.get('rows_in')} rows in, "
+                          f"{g.get('rows_passed')} passed, {g.get('rows_quarantined')} quarantined"
+                          + (f" -> {g['quarantine_path']}" if g.get("quarantine_path") else ""))
+
+
+@quality.command("report")
+@click.argument("run_id")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("quality-report.html"), show_default=True, help="Where to write the page.")
+def report_cmd(run_id: str, output: Path) -> None:
+    """Write a self-contained HTML report of RUN_ID's quality checks."""
+    from headrace.quality.report import build_report
+
+    output.write_text(build_report(_store(), run_id), encoding="utf-8")
+    console.print(f"wrote {output}")
+
+
+@quality.command("validate")
+@click.argument("suite_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("data")
+def validate_cmd(suite_file: Path, data: str) -> None:
+    """Run the suite in SUITE_FILE (YAML) on DATA (a .parquet or .csv path)."""
+    from headrace.quality import Suite
+
+    result = Suite.from_yaml(suite_file).validate(data)
+    console.print(result.summary(), markup=False)
+    raise click.exceptions.Exit(0 if result.success else 1)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(quality)
