@@ -28,6 +28,7 @@ import pandas as pd
 
 from headrace import State, flow, get_run_logger, log_metric, runtime, task, task_input_hash
 from headrace.engine import record_dataset
+from headrace.quality import Suite, expect
 from headrace.store import get_store
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -221,6 +222,18 @@ def load(clean: pd.DataFrame, warehouse: str, start_date: date, end_date: date) 
     return rows
 
 
+# The seed's five checks. Rows that fail a row-level check are quarantined (with the
+# names of the checks they failed) instead of loaded; a failed mean or row count halts.
+quality = Suite("sales", [
+    expect.column_values_to_not_be_null("customer_id"),
+    expect.column_values_to_be_between("revenue", min_value=0),
+    expect.column_values_to_be_in_set("region", REGIONS),
+    expect.column_mean_to_be_between("revenue", min_value=800, max_value=2500),
+    # The seed allows 50,000 rows; one month of the generated source holds about 165,000.
+    expect.table_row_count_to_be_between(min_value=1000, max_value=5_000_000),
+], on_failure="quarantine")
+
+
 # -- the run summary ------------------------------------------------------------------------------
 
 
@@ -255,6 +268,11 @@ def run_summary(flow_run_id: str, warehouse: str) -> str:
                if k.startswith("rows_dropped_")}
     if reasons:
         lines.append("    " + ", ".join(f"{r.replace('_', ' ')}: {int(v):,}" for r, v in reasons.items()))
+    checks = store.get_quality_results(flow_run_id)
+    if checks:
+        quarantined = int(metrics.get(f"quality.{quality.name}.rows_quarantined", 0))
+        lines.append(f"  Quality checks: {sum(c['success'] for c in checks)}/{len(checks)} passed; "
+                     f"{quarantined:,} rows quarantined")
     lines.append("  tasks")
     for t in store.list_task_runs(flow_run_id):
         secs = _seconds(t)
@@ -287,7 +305,7 @@ def sales_etl(start_date: date = date(2024, 2, 1), end_date: date = date(2024, 2
     get_run_logger().info("flow run %s: sales from %s to %s", runtime.flow_run_id, start_date, end_date)
     prepare_source(source, source_rows)
     raw = extract_sales(source, start_date, end_date)
-    clean = transform(raw)
+    clean = quality.gate(transform(raw))
     return load(clean, warehouse, start_date, end_date)
 
 

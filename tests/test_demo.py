@@ -49,7 +49,9 @@ def _source_counts(source: str, start: str, end: str) -> dict[str, int]:
         row = con.execute("""
             SELECT count(*),
                    count(DISTINCT order_id) FILTER (WHERE customer_id IS NOT NULL
-                                                   AND quantity * unit_price > 0),
+                                                   AND quantity * unit_price > 0
+                                                   AND region IN ('North', 'South', 'East',
+                                                                  'West', 'Central')),
                    count(*) FILTER (WHERE customer_id IS NULL),
                    count(*) FILTER (WHERE quantity <= 0 OR unit_price <= 0),
                    count(*) - count(DISTINCT order_id),
@@ -91,10 +93,14 @@ def test_loads_the_clean_rows_of_the_range_once_however_often_it_runs(
     assert [r["rows_loaded"] for r in runs] == [expected["clean"]] * 2
     tasks = {t["task_name"]: t["state_name"] for t in get_store().list_task_runs(runs[0]["id"])}
     assert tasks == {"prepare_source": "Completed", "extract_sales": "Cached",
-                     "transform": "Completed", "load": "Completed"}
+                     "transform": "Completed", "quality-gate:sales": "Completed",
+                     "load": "Completed"}
     metrics = {m["name"]: m["value"] for m in get_store().get_metrics(runs[0]["id"])}
     assert metrics["rows_extracted"] == expected["in_range"]
-    assert metrics["rows_extracted"] - metrics["rows_dropped"] == metrics["rows_loaded"]
+    # Unknown regions pass the transform and are quarantined by the quality gate.
+    quarantined = metrics["quality.sales.rows_quarantined"]
+    assert quarantined > 0
+    assert metrics["rows_extracted"] - metrics["rows_dropped"] - quarantined == metrics["rows_loaded"]
 
 
 def test_revenue_and_iso_week_match_the_source(demo: ModuleType, paths: dict[str, str]) -> None:
