@@ -47,8 +47,8 @@ def parse_ndjson(data: bytes, name: str) -> Parsed:
     good = lines.filter(ok)
     bad_idx = pc.indices_nonzero(pc.invert(pc.or_(ok, blank))).to_pylist()
     bad = [(i + 1, lines[i].as_py(), _json_reason(lines[i].as_py())) for i in bad_idx]
-    joined = pc.binary_join(pa.LargeListArray.from_arrays(
-        pa.array([0, len(good)], pa.int64()), good), "\n")[0].as_buffer()
+    as_list = pa.LargeListArray.from_arrays(pa.array([0, len(good)], pa.int64()), good)
+    joined = pc.binary_join(as_list, pa.scalar("\n", pa.large_string()))[0].as_buffer()
     try:
         return Parsed(pj.read_json(pa.BufferReader(joined)), bad)
     except pa.ArrowInvalid:

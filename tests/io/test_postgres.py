@@ -1,0 +1,170 @@
+"""PostgreSQL: dropped connections, killed processes, secrets, engines as ``con``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+
+import pandas as pd
+import pytest
+from sqlalchemy import create_engine, text
+
+from headrace.errors import ConnectionFailed, DataIOError
+from headrace.io import read_sql, write_table
+
+PASSWORD = "hunter2-s3cret"
+
+
+def frame(ids: range) -> pd.DataFrame:
+    return pd.DataFrame({"order_id": list(ids), "amount": [float(i) for i in ids]})
+
+
+@pytest.fixture
+def admin(pg_url: str) -> Iterator[object]:
+    engine = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    yield engine
+    engine.dispose()
+
+
+def make_slow_once(admin: object, schema: str, table: str = "sales") -> None:
+    """The first load into ``table`` sleeps inside its transaction until someone kills it."""
+    with admin.connect() as c:  # type: ignore[attr-defined]
+        c.execute(text("CREATE TABLE kill_flag (done boolean)"))
+        c.execute(text(f"""CREATE FUNCTION slow_once() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF NOT EXISTS (SELECT 1 FROM kill_flag) THEN
+                PERFORM set_config('application_name', 'victim-{schema}', false);
+                PERFORM set_config('client_connection_check_interval', '100ms', false);
+                PERFORM pg_sleep(30);
+              END IF;
+              RETURN NULL;
+            END $$"""))
+        c.execute(text(f"CREATE TRIGGER slow AFTER INSERT ON {table} FOR EACH STATEMENT "
+                       "EXECUTE FUNCTION slow_once()"))
+
+
+def victim_pid(admin: object, schema: str, timeout: float = 20.0) -> int:
+    deadline = time.monotonic() + timeout
+    with admin.connect() as c:  # type: ignore[attr-defined]
+        while time.monotonic() < deadline:
+            pid = c.execute(text("SELECT pid FROM pg_stat_activity WHERE application_name = :a "
+                                 "AND wait_event = 'PgSleep'"), {"a": f"victim-{schema}"}).scalar()
+            if pid:
+                return int(pid)
+            time.sleep(0.02)
+    raise AssertionError("the load never reached the slow trigger")
+
+
+def kill_backend(admin: object, pid: int) -> None:
+    with admin.connect() as c:  # type: ignore[attr-defined]
+        c.execute(text("INSERT INTO kill_flag VALUES (true)"))
+        c.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+
+
+def count(pg_libpq_url: str, table: str = "sales") -> int:
+    return int(read_sql(f"SELECT count(*) AS n FROM {table}", pg_libpq_url)["n"][0])
+
+
+@pytest.mark.parametrize("mode", ["append", "merge"])
+def test_connection_killed_mid_load_leaves_table_as_before_and_retry_loads_once(
+        pg_libpq_url: str, pg_schema: str, admin: object, mode: str) -> None:
+    write_table(frame(range(0, 10)), "sales", pg_libpq_url, mode="merge", keys=["order_id"])
+    make_slow_once(admin, pg_schema)
+    errors: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            write_table(frame(range(10, 5010)), "sales", pg_libpq_url, mode=mode,
+                        keys=["order_id"] if mode == "merge" else None, load_key="run-7/load-0")
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    kill_backend(admin, victim_pid(admin, pg_schema))
+    worker.join(30)
+    assert len(errors) == 1 and isinstance(errors[0], ConnectionFailed)
+    assert "safe to retry" in str(errors[0])
+    assert count(pg_libpq_url) == 10  # exactly as before
+    for _ in range(2):  # the retry loads; a second retry finds the ledger row
+        assert write_table(frame(range(10, 5010)), "sales", pg_libpq_url, mode=mode,
+                           keys=["order_id"] if mode == "merge" else None,
+                           load_key="run-7/load-0") == 5000
+    assert count(pg_libpq_url) == 5010
+
+
+def test_sigkill_mid_load_leaves_nothing_partial(pg_libpq_url: str, pg_schema: str,
+                                                  admin: object) -> None:
+    write_table(frame(range(0, 10)), "sales", pg_libpq_url, mode="merge", keys=["order_id"])
+    make_slow_once(admin, pg_schema)
+    code = ("import pandas as pd, sys; from headrace.io import write_table; "
+            "write_table(pd.DataFrame({'order_id': range(10, 20010), 'amount': 1.0}), 'sales', "
+            "sys.argv[1], mode='merge', keys=['order_id'], load_key='k')")
+    # The server checks every 100 ms whether the client is still there (PostgreSQL >= 14).
+    url = pg_libpq_url + "%20-cclient_connection_check_interval%3D100"
+    proc = subprocess.Popen([sys.executable, "-c", code, url])
+    try:
+        pid = victim_pid(admin, pg_schema)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        assert count(pg_libpq_url) == 10
+        with admin.connect() as c:  # type: ignore[attr-defined]
+            c.execute(text("INSERT INTO kill_flag VALUES (true)"))
+            deadline = time.monotonic() + 10
+            while c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"),
+                            {"p": pid}).scalar():  # the server rolls back on its own
+                assert time.monotonic() < deadline, "the orphaned backend lingered"
+                time.sleep(0.05)
+            # The ledger was created inside the killed transaction, so it is gone too.
+            assert c.execute(text("SELECT to_regclass('headrace_load_ledger')")).scalar() is None
+    finally:
+        proc.kill()
+    assert count(pg_libpq_url) == 10
+    assert write_table(frame(range(10, 20)), "sales", pg_libpq_url, load_key="k") == 10
+
+
+def _with_password(url: str) -> str:
+    return url.replace("postgres@", f"postgres:{PASSWORD}@")
+
+
+def test_password_never_in_errors_or_logs(pg_libpq_url: str,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    url = _with_password(pg_libpq_url)  # the test server trusts any password
+    caplog.set_level("DEBUG")
+    write_table(frame(range(3)), "sales", url)
+    assert len(read_sql("SELECT * FROM sales", url)) == 3
+    with pytest.raises(DataIOError) as bad_sql:
+        read_sql("SELECT * FROM no_such_table", url)
+    with pytest.raises(ConnectionFailed) as unreachable:
+        read_sql("SELECT 1", f"postgresql://postgres:{PASSWORD}@127.0.0.1:1/test")
+    for exc in (bad_sql.value, unreachable.value):
+        shown = "".join(traceback.format_exception(exc))
+        assert PASSWORD not in shown
+    assert "127.0.0.1:1" in str(unreachable.value) and "***" in str(unreachable.value)
+    assert "no_such_table" in str(bad_sql.value)
+    assert PASSWORD not in caplog.text
+
+
+def test_sqlalchemy_engine_as_con_uses_the_fast_path(pg_url: str) -> None:
+    engine = create_engine(pg_url)
+    try:
+        assert write_table(frame(range(5)), "sales", engine) == 5
+        got = read_sql("SELECT sum(amount) AS s FROM sales WHERE order_id < :n", engine, {"n": 3})
+        assert got["s"][0] == 3.0
+    finally:
+        engine.dispose()
+
+
+def test_type_that_needs_sql_cast_goes_through_staging(pg_libpq_url: str, admin: object) -> None:
+    with admin.connect() as c:  # type: ignore[attr-defined]
+        c.execute(text("CREATE TABLE sales (order_id integer PRIMARY KEY, amount numeric(10,2))"))
+    write_table(frame(range(3)), "sales", pg_libpq_url)  # int64 -> integer, float -> numeric
+    write_table(frame(range(2, 4)), "sales", pg_libpq_url, mode="merge", keys=["order_id"])
+    got = read_sql("SELECT order_id, amount FROM sales ORDER BY 1", pg_libpq_url, as_="arrow")
+    assert got["order_id"].to_pylist() == [0, 1, 2, 3]
