@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, time
+from datetime import date, datetime
 from typing import Any
 
 import click
@@ -141,23 +141,20 @@ def worker_cmd(concurrency: int, once: bool) -> None:
     serve(_store(), scheduler=False, concurrency=concurrency, components=[])
 
 
-def _parse_moment(text: str, *, end: bool) -> datetime:
+def _parse_moment(text: str) -> date | datetime:
+    """A bare date (a whole day) or a date and time."""
     try:
-        value = datetime.fromisoformat(text)
+        value = datetime.fromisoformat(text.strip())
     except ValueError as exc:
         raise ScheduleError(
             f"cannot read {text!r} as a date or time; write e.g. 2024-01-31 or 2024-01-31T06:00"
         ) from exc
-    if end and len(text.strip()) <= 10:  # a bare date ends with that whole day
-        value = datetime.combine(value.date(), time.max)
-    return value
+    return value.date() if len(text.strip()) <= 10 else value
 
 
 @click.command("backfill")
 @click.argument("deployment")
-@click.option(
-    "--start", required=True, help="First day or moment (deployment's zone unless given)."
-)
+@click.option("--start", required=True, help="First day or moment (deployment's zone unless given).")
 @click.option("--end", required=True, help="Last day (inclusive) or moment.")
 @click.option("--max-active", default=4, show_default=True, type=click.IntRange(1, 256))
 @click.option("--yes", is_flag=True, help="Allow more than 10,000 slots.")
@@ -170,8 +167,8 @@ def backfill_cmd(deployment: str, start: str, end: str, max_active: int, yes: bo
     plan = Backfill.plan(
         _store(),
         deployment,
-        _parse_moment(start, end=False),
-        _parse_moment(end, end=True),
+        _parse_moment(start),
+        _parse_moment(end),
         max_active=max_active,
         yes=yes,
     )
@@ -189,9 +186,7 @@ def backfill_cmd(deployment: str, start: str, end: str, max_active: int, yes: bo
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("backfill", total=len(plan.slots), completed=skipped)
         counts = plan.run(
-            lambda slot, state: bar.update(
-                task, advance=1, description=f"{slot.strftime('%Y-%m-%d %H:%M')} {state}"
-            )
+            lambda slot, state: bar.update(task, advance=1, description=f"{slot.strftime('%Y-%m-%d %H:%M')} {state}")
         )
     console.print("Done: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()) if n))
     if any(state not in ("Completed", "Cached", "Skipped (already completed)") for state in counts):

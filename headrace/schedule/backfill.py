@@ -10,11 +10,11 @@ the store never runs the same one twice.
 from __future__ import annotations
 
 import logging
-import time
+import time as clock
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 
 from headrace.errors import ScheduleError
@@ -50,14 +50,17 @@ class Backfill:
         cls,
         store: RunStore,
         deployment: str,
-        start: datetime,
-        end: datetime,
+        start: date | datetime,
+        end: date | datetime,
         *,
         max_active: int = 4,
         yes: bool = False,
         max_slots: int = MAX_SLOTS,
     ) -> Backfill:
-        """Check the range and list its slots; ``ScheduleError`` on a bad range."""
+        """Check the range and list its slots; ``ScheduleError`` on a bad range.
+
+        Naive times are in the deployment's zone; a bare ``date`` as ``end`` includes that day.
+        """
         dep = store.get_deployment(deployment)
         schedule = stored_schedule(dep)
         if schedule is None:
@@ -65,7 +68,7 @@ class Backfill:
                 f"deployment {dep['name']!r} has no schedule, so it has no slots to "
                 "backfill; give it a schedule or start runs with `headrace run`"
             )
-        start, end = (_in_zone(start, schedule.zone), _in_zone(end, schedule.zone))
+        start, end = _in_zone(start, schedule.zone), _in_zone(end, schedule.zone, end_of_day=True)
         if end < start:
             raise ScheduleError(
                 f"backfill range ends ({end.isoformat()}) before it starts "
@@ -91,12 +94,8 @@ class Backfill:
 
     def run(self, progress: Progress | None = None) -> dict[str, int]:
         """Run every pending slot, ``max_active`` at a time, oldest first; count the outcomes."""
-        counts: dict[str, int] = {
-            "Skipped (already completed)": len(self.slots) - len(self.pending)
-        }
-        worker = Worker(
-            self.store, name=f"backfill-{self.deployment['name']}", concurrency=self.max_active
-        )
+        counts: dict[str, int] = {"Skipped (already completed)": len(self.slots) - len(self.pending)}
+        worker = Worker(self.store, name=f"backfill-{self.deployment['name']}", concurrency=self.max_active)
         with ThreadPoolExecutor(self.max_active, thread_name_prefix="headrace-backfill") as pool:
             futures = {pool.submit(self._run_slot, worker, slot): slot for slot in self.pending}
             for future in as_completed(futures):
@@ -108,14 +107,21 @@ class Backfill:
 
     def _run_slot(self, worker: Worker, slot: datetime) -> str:
         try:
-            run = self._slot_run(slot)
-            claimed = worker.claim(max(utcnow(), slot), 1, run_ids=[run["id"]])
-            if claimed:
-                return worker.execute(claimed[0])
-            return self._wait(run["id"])  # another worker took it
+            return self._claim_and_run(worker, self._slot_run(slot)["id"], slot)
         except Exception as exc:  # noqa: BLE001 - one slot's trouble must not stop the rest
             log.error("backfill of %s at %s: %s", self.deployment["name"], slot.isoformat(), exc)
             return "Failed"
+
+    def _claim_and_run(self, worker: Worker, run_id: str, slot: datetime, poll: float = 0.1) -> str:
+        """Run it here once the deployment's limit allows, unless another worker took it."""
+        while True:
+            claimed = worker.claim(max(utcnow(), slot), 1, run_ids=[run_id])
+            if claimed:
+                return worker.execute(claimed[0])
+            run = self.store.get_flow_run(run_id)
+            if run["state_type"] not in NOT_FINISHED:
+                return str(run["state_name"])
+            clock.sleep(poll)  # held back by a concurrency limit or running elsewhere
 
     def _slot_run(self, slot: datetime) -> dict[str, Any]:
         """The unfinished run for this slot, or a new one (its key makes a race harmless)."""
@@ -127,19 +133,11 @@ class Backfill:
         row = new_run_row(self.deployment, slot, utcnow(), key=key)
         row["name"] += "-backfill"
         self.store.create_scheduled_runs([row])
-        return next(
-            r
-            for r in self.store.slot_runs(self.deployment["id"], slot, slot)
-            if r["idempotency_key"] == key
-        )
-
-    def _wait(self, run_id: str, poll: float = 0.2) -> str:
-        while True:
-            run = self.store.get_flow_run(run_id)
-            if run["state_type"] not in NOT_FINISHED:
-                return str(run["state_name"])
-            time.sleep(poll)  # waiting on another process's work, not on a schedule
+        return next(r for r in self.store.slot_runs(self.deployment["id"], slot, slot) if r["idempotency_key"] == key)
 
 
-def _in_zone(moment: datetime, zone: Any) -> datetime:
+def _in_zone(moment: date | datetime, zone: Any, *, end_of_day: bool = False) -> datetime:
+    """A moment in the deployment's zone; a bare date is its whole day (start or end)."""
+    if not isinstance(moment, datetime):
+        moment = datetime.combine(moment, time.max if end_of_day else time.min)
     return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment.astimezone(zone)

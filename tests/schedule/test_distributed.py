@@ -1,0 +1,64 @@
+"""Two schedulers and four workers on one store (PostgreSQL, and SQLite too): each slot runs once."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import timedelta
+
+from headrace.schedule import CronSchedule, Deployment, Scheduler, Worker
+from headrace.store import open_store
+
+from .conftest import T0
+
+
+def _together(functions) -> list:
+    """Start every function at the same moment in its own thread; return their results."""
+    barrier = threading.Barrier(len(functions))
+    results: list = [None] * len(functions)
+    errors: list[BaseException] = []
+
+    def call(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = functions[i]()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(functions))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    if errors:
+        raise errors[0]
+    return results
+
+
+def test_two_schedulers_and_four_workers_run_each_slot_once(store_url, flow_file, monkeypatch):
+    monkeypatch.setenv("HEADRACE_STORE", store_url)
+    stores = [open_store(store_url) for _ in range(6)]
+    flow = flow_file.load()
+    for name in ("a", "b", "c"):
+        Deployment(flow, name, parameters={"label": name}, schedule=CronSchedule("* * * * *"), catchup=True).apply(
+            store=stores[0], now=T0
+        )
+    schedulers = [Scheduler(stores[i], lookahead=timedelta(minutes=2)) for i in range(2)]
+    workers = [Worker(stores[2 + i], name=f"w{i}", concurrency=3) for i in range(4)]
+    end = T0 + timedelta(minutes=10)
+    now = T0
+    while now <= end:
+        _together([lambda s=s, n=now: s.tick(n) for s in schedulers])
+        while any(_together([lambda w=w, n=now: w.run_due(n) for w in workers])):
+            pass
+        now += timedelta(seconds=30)
+    lines = flow_file.lines()
+    counts = Counter(lines)
+    assert len(lines) == 3 * 10  # 06:01 .. 06:10 for three deployments
+    assert max(counts.values()) == 1  # no slot ran twice
+    runs = stores[0].list_flow_runs(limit=1000)
+    assert Counter(r["state_name"] for r in runs) == {"Completed": 30, "Scheduled": 6}
+    assert len({(r["deployment_id"], r["expected_start"]) for r in runs}) == len(runs)
+    assert len({r["worker"] for r in runs if r["worker"]}) >= 2  # the work was shared
+    for st in stores:
+        st.close()
