@@ -27,6 +27,7 @@ class Measure:
     partial_counts: list[dict[str, Any]] | None = None
     unexpected_list: list[Any] | None = None
     index_list: list[Any] | None = None
+    error: str | None = None       # the engine refused this check (reported, not raised)
 
 
 def schema_problem(e: Expectation, schema: dict[str, str]) -> str | None:
@@ -46,6 +47,19 @@ def schema_problem(e: Expectation, schema: dict[str, str]) -> str | None:
             return f"column {col!r} has type {t}; {e.expectation_type} needs a string column"
     if e.spec.op == "between":
         return _bounds_problem(e, schema[e.columns[0]])
+    if e.spec.op in ("in_set", "not_in_set"):
+        return _set_problem(e, schema[e.columns[0]])
+    return None
+
+
+def _set_problem(e: Expectation, col_type: str) -> str | None:
+    """A number in a set of strings (or the reverse) can never match: say so instead."""
+    for value in e.kwargs["value_set"]:
+        if value is None:
+            continue
+        if isinstance(value, str) != is_string(col_type):
+            return (f"column {e.columns[0]!r} has type {col_type}; value_set member {value!r} "
+                    "cannot be compared with it")
     return None
 
 
@@ -80,6 +94,8 @@ def error_result(e: Expectation, message: str) -> ExpectationResult:
 
 def finish(e: Expectation, m: Measure, fmt: ResultFormat) -> ExpectationResult:
     """Judge a measurement and shape the result at the requested detail."""
+    if m.error is not None:
+        return error_result(e, m.error)
     if e.row_level:
         return _finish_rows(e, m, fmt)
     judge = e.spec.judge

@@ -31,6 +31,10 @@ def _need_regex(regex: Any) -> None:
         re.compile(regex)
     except re.error as exc:
         raise ValueError(f"regex {regex!r} does not compile: {exc}") from None
+    # Arrow and DuckDB use RE2; refusing Python-only syntax keeps every backend's answer the same.
+    if re.search(r"\(\?<?[=!]|\\[1-9]", regex):
+        raise ValueError(f"regex {regex!r} uses look-around or a back-reference, which the "
+                         "SQL and Arrow engines (RE2) do not support")
 
 
 def _need_columns(column_list: Any, least: int = 1) -> None:

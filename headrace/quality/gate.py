@@ -164,24 +164,24 @@ def write_quarantine(bad: Any, suite: str, run_id: str) -> Path:
 
 
 def _deliver(target: Any, bad: Any, run_id: str) -> None:
+    """Also hand the bad rows to the user's target: a callable, or a table via headrace.io."""
     if callable(target):
         target(bad)
         return
-    from headrace.quality.backends.sources import DuckDBTable
+    from headrace.quality.backends.sources import DuckDBTable, PostgresTable
 
-    if isinstance(target, DuckDBTable):
-        import duckdb
+    table = to_arrow(bad).append_column(RUN_ID_COLUMN, pa.array([run_id] * _len(bad), pa.string()))
+    if isinstance(target, PostgresTable | DuckDBTable):
+        from headrace.io import write_table
 
-        con = target.database if not isinstance(target.database, str | Path | None) \
-            else duckdb.connect(str(target.database or ":memory:"))
-        table = to_arrow(bad).append_column(RUN_ID_COLUMN, pa.array([run_id] * _len(bad), pa.string()))
-        con.register("__hr_quarantine", table)
-        name = '"' + target.table.replace('"', '""') + '"'
-        con.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM __hr_quarantine LIMIT 0")
-        con.execute(f"INSERT INTO {name} SELECT * FROM __hr_quarantine")
-        con.unregister("__hr_quarantine")
+        con = target.url if isinstance(target, PostgresTable) else target.database
+        if isinstance(con, Path) or (isinstance(target, DuckDBTable) and isinstance(con, str)
+                                     and "://" not in con):
+            con = f"duckdb:///{con}"
+        write_table(table, target.table, con, mode="append", schema=target.schema)
         return
-    raise TypeError(f"quarantine_to must be a callable or DuckDBTable, not {type(target).__name__}")
+    raise TypeError("quarantine_to must be a callable, PostgresTable or DuckDBTable, "
+                    f"not {type(target).__name__}")
 
 
 def _record(store: Any, suite: Suite, source: Any, outcome: GateOutcome,

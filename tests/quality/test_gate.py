@@ -144,3 +144,32 @@ def test_history_checks_pass_with_a_note_then_learn(store: Any) -> None:
     last = results[4]["table_row_count_to_be_within_history"]
     assert not last.success and last.observed_value == 5000
     assert results[4]["column_mean_to_be_within_history(revenue)"].success
+
+
+def test_quarantine_also_goes_to_a_target_table(store: Any, pg_url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    from headrace.quality import PostgresTable
+
+    seen: list[int] = []
+    suite = seed_suite("quarantine")
+    good = suite.gate(sales(bad=3), quarantine_to=lambda bad: seen.append(len(bad)))
+    assert (len(good), seen) == (97, [3])
+    suite.gate(sales(bad=5), quarantine_to=PostgresTable("sales_quarantine", pg_url))
+    engine = create_engine(pg_url)
+    with engine.connect() as conn:
+        rows = conn.execute(text('SELECT "_failed_checks", "_run_id" FROM sales_quarantine')).all()
+    engine.dispose()
+    assert len(rows) == 5 and rows[0][1] == suite.last_outcome.task_run_id
+
+
+def test_a_check_the_engine_cannot_run_fails_alone() -> None:
+    df = sales(20)
+    result = Suite("s", [
+        expect.column_values_to_be_in_set("region", [1, 2]),
+        expect.column_values_to_not_be_null("customer_id"),
+    ]).validate(df)
+    assert not result[0].success and "cannot be compared" in result[0].exception_info
+    assert result[1].success
+    with pytest.raises(Exception, match="look-around"):
+        expect.column_values_to_match_regex("region", "(?=N)")

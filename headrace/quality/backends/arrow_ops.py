@@ -7,7 +7,6 @@ them). Metrics return plain Python values.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeAlias
@@ -247,7 +246,3 @@ METRICS: dict[str, Callable[[Column, dict[str, Any]], Any]] = {
     "null_share": lambda c, kw: _share(c.null_count, len(c)),
 }
 
-
-def regex_flavour_ok(regex: str) -> bool:
-    """Arrow uses RE2; a Python-only construct (look-around, backrefs) is reported early."""
-    return not re.search(r"\(\?[=!<]|\\[1-9]", regex)

@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from headrace.quality.backends import FAILED_CHECKS_COLUMN, SEPARATOR
 from headrace.quality.backends.arrow_ops import METRICS, MULTI_OPS, ROW_OPS, null_mask
@@ -45,7 +46,16 @@ class MemorySource:
         return self._schema
 
     def measure(self, checks: list[Expectation], fmt: ResultFormat) -> dict[str, Measure]:
-        return {e.name: self._measure_one(e, fmt) for e in checks}
+        out = {}
+        for e in checks:
+            try:
+                out[e.name] = self._measure_one(e, fmt)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError,
+                    TypeError) as exc:
+                # One check the data cannot answer (mixed types, say) fails alone.
+                log.debug("check %s failed to run: %s", e.name, exc)
+                out[e.name] = Measure(self.frame.num_rows, error=f"cannot run on this data: {exc}")
+        return out
 
     def _measure_one(self, e: Expectation, fmt: ResultFormat) -> Measure:
         n = self.frame.num_rows
