@@ -37,27 +37,21 @@ def _summary(state: Any, run_id: str) -> int:
               help="A flow parameter; converted by the flow's type annotation. Repeatable.")
 def run_cmd(target: str, params: tuple[str, ...]) -> None:
     """Run the flow TARGET, written FILE.py:FLOW."""
-    from headrace.cli.params import convert_parameters, parse_pairs
     from headrace.engine import load_flow, run_flow
+    from headrace.engine.params import convert_parameters, parse_pairs
 
     flow = load_flow(target)
     parameters = flow.bind((), convert_parameters(flow, parse_pairs(params)))
     state = run_flow(flow, parameters)
-    run_id = _last_run_id(flow.name)
-    raise click.exceptions.Exit(_summary(state, run_id))
-
-
-def _last_run_id(flow_name: str) -> str:
-    runs = _store().list_flow_runs(flow=flow_name, limit=1)
-    return str(runs[0]["id"])
+    raise click.exceptions.Exit(_summary(state, str(state.run_id)))
 
 
 @click.command("retry")
 @click.argument("run_id")
 def retry_cmd(run_id: str) -> None:
     """Re-run a failed flow run; completed tasks with persisted results are reused."""
-    from headrace.cli.params import convert_parameters
     from headrace.engine import load_flow, run_flow
+    from headrace.engine.params import convert_parameters
 
     old = _store().get_flow_run(run_id)
     if old["state_type"] not in ("FAILED", "CRASHED", "CANCELLED"):
@@ -69,7 +63,7 @@ def retry_cmd(run_id: str) -> None:
     raw = json.loads(old["parameters"] or "{}")
     parameters = flow.bind((), convert_parameters(flow, raw))
     state = run_flow(flow, parameters, retry_of=old["id"])
-    raise click.exceptions.Exit(_summary(state, _last_run_id(flow.name)))
+    raise click.exceptions.Exit(_summary(state, str(state.run_id)))
 
 
 @click.group("runs")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from headrace.engine.retries import RetryDelay, retry_delays
 from headrace.engine.runners import TaskRunner
+
+if TYPE_CHECKING:
+    from headrace.engine.states import State
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -91,9 +94,22 @@ class Flow(Generic[P, R]):
         except TypeError as exc:
             raise ParameterError(f"flow {self.name!r}: {exc}") from None
         bound.apply_defaults()
-        return dict(bound.arguments)
+        parameters = dict(bound.arguments)
+        if self.validate_parameters:
+            from headrace.engine.params import coerce_parameters
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+            parameters = coerce_parameters(self, parameters)
+        return parameters
+
+    if TYPE_CHECKING:
+        # `flow(..., return_state=True)` is typed as returning a State.
+        @overload
+        def __call__(self, *args: Any, return_state: Literal[True], **kwargs: Any) -> State: ...
+
+        @overload
+        def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         from headrace.engine.flowrun import run_flow
 
         return_state = bool(kwargs.pop("return_state", False))
@@ -126,6 +142,10 @@ def flow(__fn: Callable[P, R]) -> Flow[P, R]: ...
 
 @overload
 def flow(__fn: None = None, **options: Any) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
+
+
+@overload
+def flow(__fn: Callable[P, R], **options: Any) -> Flow[P, R]: ...
 
 
 def flow(__fn: Callable[P, R] | None = None, **options: Any) -> Any:

@@ -126,7 +126,8 @@ class FlowRun:
         finally:
             flow_run_var.reset(token)
         self._end()
-        final = State(self.state.name, self.state.message, self.state.timestamp, error=self.error)
+        final = State(self.state.name, self.state.message, self.state.timestamp, error=self.error,
+                      run_id=self.id)
         if final.is_completed():
             final.data = value
         self._hooks(final)

@@ -1,4 +1,4 @@
-"""Turning ``--param k=v`` text into the types a flow's annotations ask for."""
+"""Turning parameter values (``--param k=v`` text, JSON from the store) into the annotated types."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import typing
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from headrace.engine import Flow
 from headrace.errors import ParameterError
+
+if TYPE_CHECKING:
+    from headrace.engine.flow import Flow
 
 _TRUE = {"true", "1", "yes", "y", "on"}
 _FALSE = {"false", "0", "no", "n", "off"}
@@ -93,6 +95,11 @@ def _scalar(raw: Any, annotation: Any) -> Any:
     return raw
 
 
+_BY_NAME: dict[str, Any] = {"int": int, "float": float, "bool": bool, "str": str, "date": date,
+                            "datetime": datetime, "time": time, "Decimal": Decimal, "Path": Path,
+                            "dict": dict, "list": list}
+
+
 def convert_parameters(flow: Flow[Any, Any], raw: dict[str, Any]) -> dict[str, Any]:
     """Convert each raw value by the flow's annotation; name the parameter when one fails."""
     try:
@@ -107,6 +114,8 @@ def convert_parameters(flow: Flow[Any, Any], raw: dict[str, Any]) -> dict[str, A
             known = ", ".join(params) or "none"
             raise ParameterError(f"flow {flow.name!r} has no parameter {name!r} (parameters: {known})")
         annotation = hints.get(name, params[name].annotation if name in params else Any)
+        if isinstance(annotation, str):  # an annotation get_type_hints could not resolve
+            annotation = _BY_NAME.get(annotation.split("|")[0].strip(), Any)
         try:
             out[name] = _convert(value, annotation)
         except (ValueError, TypeError) as exc:
@@ -114,6 +123,26 @@ def convert_parameters(flow: Flow[Any, Any], raw: dict[str, Any]) -> dict[str, A
             raise ParameterError(f"parameter {name!r} of flow {flow.name!r} expects {type_name}, "
                                  f"got {value!r}: {exc}") from None
     return out
+
+
+def coerce_parameters(flow: Flow[Any, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+    """Convert text values to the annotated types (``"2024-01-31"`` to a date), as peers validate.
+
+    Values that already are not text are left alone; text that does not convert is
+    a ParameterError naming the parameter.
+    """
+    needs = {k: v for k, v in parameters.items() if isinstance(v, str) and _wants_conversion(flow, k)}
+    if not needs:
+        return parameters
+    return {**parameters, **convert_parameters(flow, needs)}
+
+
+def _wants_conversion(flow: Flow[Any, Any], name: str) -> bool:
+    param = flow.signature.parameters.get(name)
+    if param is None or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+        return False
+    annotation = param.annotation
+    return annotation not in (str, Any, inspect.Parameter.empty, "str", "Any")
 
 
 def parse_pairs(pairs: tuple[str, ...]) -> dict[str, str]:

@@ -54,6 +54,7 @@ class State:
     timestamp: datetime | None = None
     data: Any = field(default=_MISSING, repr=False)
     error: BaseException | None = field(default=None, repr=False)
+    run_id: str | None = field(default=None, repr=False)   # the flow or task run it belongs to
 
     @property
     def type(self) -> StateType:

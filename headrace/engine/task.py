@@ -5,9 +5,12 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from headrace.engine.retries import RetryDelay, retry_delays
+
+if TYPE_CHECKING:
+    from headrace.engine.states import State
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -83,14 +86,22 @@ class Task(Generic[P, R]):
         bound.apply_defaults()
         return dict(bound.arguments)
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+    if TYPE_CHECKING:
+        # `task(..., return_state=True)` is typed as returning a State.
+        @overload
+        def __call__(self, *args: Any, return_state: Literal[True], **kwargs: Any) -> State: ...
+
+        @overload
+        def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         from headrace.engine.taskrun import call_task
 
         if self.is_async:
             # `await my_task(...)`: the task run happens on a worker thread, so several
             # awaited tasks (asyncio.gather) run at once.
-            return _call_in_thread(call_task, self, args, kwargs)  # type: ignore[return-value]
-        return call_task(self, args, kwargs)  # type: ignore[arg-type]
+            return _call_in_thread(call_task, self, args, kwargs)
+        return call_task(self, args, kwargs)
 
     def submit(self, *args: Any, **kwargs: Any) -> Any:
         """Start a task run on the flow's task runner; returns a :class:`TaskFuture`."""
@@ -136,6 +147,10 @@ def task(__fn: Callable[P, R]) -> Task[P, R]: ...
 
 @overload
 def task(__fn: None = None, **options: Any) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+
+@overload
+def task(__fn: Callable[P, R], **options: Any) -> Task[P, R]: ...
 
 
 def task(__fn: Callable[P, R] | None = None, **options: Any) -> Any:

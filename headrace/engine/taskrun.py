@@ -69,7 +69,7 @@ class TaskRun:
     def set_state(self, name: str, message: str | None = None, *, data: Any = results.NotJSONable,
                   error: BaseException | None = None) -> State:
         previous = self.row["state_type"]
-        state = State(name, message, self.now(), error=error)
+        state = State(name, message, self.now(), error=error, run_id=self.id)
         if data is not results.NotJSONable:
             state.data = data
         self.state = state

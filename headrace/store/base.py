@@ -162,5 +162,15 @@ class StoreBase:
             ids = [r[0] for r in conn.execute(select(migrations_table.c.id))]
         return max(ids) if ids else ""
 
+    def insert_stmt(self) -> Any:
+        """The dialect's ``insert`` with ``on_conflict_do_*`` (imported lazily: it is heavy)."""
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            return pg_insert
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert
+
     def close(self) -> None:
         self.engine.dispose()

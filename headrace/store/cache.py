@@ -6,8 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from headrace.store.base import StoreBase, as_utc, utcnow
 from headrace.store.schema import cache, concurrency_limits, concurrency_slots
@@ -29,7 +27,7 @@ class CacheMixin(StoreBase):
 
     def put_cached(self, cache_key: str, task_name: str, result: str,
                    expires_at: datetime | None, now: datetime | None = None) -> None:
-        ins = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        ins = self.insert_stmt()
         values = {"cache_key": cache_key, "task_name": task_name, "result": result,
                   "created_at": now or utcnow(), "expires_at": expires_at}
         stmt = ins(cache).values(**values)
@@ -41,7 +39,7 @@ class CacheMixin(StoreBase):
 
 class ConcurrencyMixin(StoreBase):
     def set_concurrency_limit(self, tag: str, limit: int) -> None:
-        ins = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        ins = self.insert_stmt()
         stmt = ins(concurrency_limits).values(tag=tag, limit=limit)
         stmt = stmt.on_conflict_do_update(index_elements=[concurrency_limits.c.tag],
                                           set_={"limit": stmt.excluded.limit})

@@ -8,8 +8,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from headrace.errors import RunNotFound
@@ -130,7 +128,7 @@ class RunsMixin(StoreBase):
                 self._insert_dataset_io(conn, io_rows)
 
     def _insert_dataset_io(self, conn: Connection, io_rows: list[dict[str, Any]]) -> None:
-        ins = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        ins = self.insert_stmt()
         rows = []
         for item in io_rows:
             ident = {"kind": item["kind"], "uri": item["uri"], "name": item["name"]}

@@ -339,3 +339,17 @@ def test_peer_module_paths_resolve() -> None:
 
     assert eb is exponential_backoff and callable(tih)
     assert ConcurrentTaskRunner is ThreadPoolTaskRunner and StateType.COMPLETED.is_terminal
+
+
+def test_parameters_are_coerced_to_their_annotations_and_state_names_the_run() -> None:
+    from datetime import date
+
+    @flow
+    def dated(day: date, n: int = 1, label: str = "x") -> tuple[date, int, str]:
+        return day, n, label
+
+    state = dated("2024-02-01", "3", "7", return_state=True)
+    assert state.result() == (date(2024, 2, 1), 3, "7")
+    assert get_store().get_flow_run(str(state.run_id))["flow_name"] == "dated"
+    with pytest.raises(ParameterError, match="parameter 'day' of flow 'dated' expects date"):
+        dated("not-a-date")
