@@ -63,13 +63,30 @@ def _set_problem(e: Expectation, col_type: str) -> str | None:
     return None
 
 
+def _kind_of_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "date" if hasattr(value, "isoformat") else type(value).__name__
+
+
+def _kind_of_type(col_type: str) -> str:
+    if is_numeric(col_type):
+        return "number"
+    if col_type in ("date", "timestamp"):
+        return "date"
+    return col_type
+
+
 def _bounds_problem(e: Expectation, col_type: str) -> str | None:
+    # Engines differ on implicit casts (DuckDB casts '5' to 5, Arrow refuses), so a bound
+    # of another kind than the column is an error everywhere.
     for key in ("min_value", "max_value"):
         bound = e.kwargs.get(key)
-        if bound is None:
-            continue
-        bound_numeric = isinstance(bound, int | float) and not isinstance(bound, bool)
-        if bound_numeric != is_numeric(col_type):
+        if bound is not None and _kind_of_value(bound) != _kind_of_type(col_type):
             return (f"column {e.columns[0]!r} has type {col_type}; {key} {bound!r} "
                     "cannot be compared with it")
     return None

@@ -123,3 +123,14 @@ def test_cli_validate_a_yaml_suite_on_a_file(tmp_path: Path) -> None:
 def test_history_chart_marks_today() -> None:
     svg = history_chart([1.0, 2.0, 3.0], 10.0, 0.0, 4.0, ok=False)
     assert svg.startswith("<svg") and "#c0262d" in svg and "polyline" in svg
+
+
+def test_pandas_categoricals_and_mixed_objects() -> None:
+    df = pd.DataFrame({"region": pd.Categorical(["North", "Mars", None]),
+                       "mixed": pd.Series([1, "two", None], dtype=object)})
+    result = Suite("s", [
+        expect.column_values_to_be_in_set("region", ["North"]),
+        expect.column_values_to_match_regex("region", "^N"),
+        expect.column_values_to_be_in_set("mixed", ["1", "two"]),
+    ]).validate(df)
+    assert [r.unexpected_count for r in result] == [1, 1, 0]

@@ -293,3 +293,15 @@ def _arrow(frame: Any) -> pa.Table:
     if hasattr(frame, "to_arrow"):
         return frame.to_arrow()
     return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def test_dates_compare_with_date_bounds(to_data: Any) -> None:
+    import datetime as dt
+
+    days = pa.array([dt.date(2024, 1, d) for d in (1, 5, 9)] + [None], pa.date32())
+    data = to_data(pa.table({"d": days}))
+    r = check(data, expect.column_values_to_be_between("d", min_value=dt.date(2024, 1, 2)))
+    assert (r.unexpected_count, r.partial_unexpected_list) == (1, ["2024-01-01"])  # JSON-safe
+    assert check(data, expect.column_max_to_be_between("d", max_value=dt.date(2024, 1, 9))).success
+    r = check(data, expect.column_values_to_be_between("d", min_value="2024-01-02"))
+    assert "cannot be compared" in r.exception_info

@@ -35,7 +35,11 @@ class Frame:
     def column(self, name: str) -> pa.Array | pa.ChunkedArray:
         col = self._cols.get(name)
         if col is None:
-            col = self._cols[name] = self._convert(name)
+            col = self._convert(name)
+            if pa.types.is_dictionary(col.type):
+                # Categoricals: the checks compare values, and not every kernel takes dictionaries.
+                col = col.cast(col.type.value_type)
+            self._cols[name] = col
         return col
 
     def types(self) -> dict[str, pa.DataType]:
@@ -65,10 +69,14 @@ class PandasFrame(Frame):
 
     def _convert(self, name: str) -> pa.Array | pa.ChunkedArray:
         series = self.data[name]
-        if series.dtype == object:
-            # Mixed Python objects: let Arrow infer, NaN/None both become null.
+        if series.dtype != object:
+            return pa.array(series, from_pandas=True)
+        try:
+            # Python objects: let Arrow infer the type; NaN and None both become null.
             return pa.array(series.to_numpy(), from_pandas=True)
-        return pa.array(series, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            # Mixed types (ints and strings, say) are checked as their text, as GE shows them.
+            return pa.array([None if v is None or v != v else str(v) for v in series], pa.string())
 
     def types(self) -> dict[str, pa.DataType]:
         # Read types without converting whole columns where pandas can tell us.
