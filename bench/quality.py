@@ -10,6 +10,8 @@ machine. Targets (issue 4): validate <= 1.5x, split <= 2.5x the hand-written tim
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -133,6 +135,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=5_000_000)
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
+    logging.getLogger("headrace").setLevel(logging.ERROR)  # the gate's warning is expected here
     df = make_frame(args.rows)
     print(f"quality bench: {args.rows:,} rows, {len(SUITE)} checks (the seed's five), "
           f"best of {args.repeat}")
@@ -160,6 +163,13 @@ def main() -> None:
         hand_q, _ = best(lambda: hand_parquet(path), args.repeat)
         ours_q, _ = best(lambda: SUITE.validate(ParquetFile(path)), args.repeat)
         print(line("parquet validate (DuckDB SQL)", ours_q, hand_q, None))
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["HEADRACE_HOME"] = home  # the gate records its task run and profile here
+        ours_g, passed = best(lambda: SUITE.gate(df), args.repeat)
+        outcome = SUITE.last_outcome
+        assert outcome.rows_passed + outcome.rows_quarantined == len(df) == outcome.rows_in
+        print(line("pandas gate (quarantine, recorded)", ours_g, None, None)
+              + "   validate + split + profile + Parquet + store")
     print(f"unexpected: {bad.shape[0]:,} rows quarantined of {len(df):,}")
 
 

@@ -74,11 +74,14 @@ def _gate(suite: Suite, data: Any, quarantine_to: Any = None) -> Any:
     history = _history(suite, store, flow_run_id)
     source = open_source(data)
     result = run_checks(suite.name, suite.expectations, source, ResultFormat.BASIC, history)
-    outcome, passed = _apply_policy(suite, source, data, result, run_id, quarantine_to)
+    exact = {e.columns[0] for e in suite.expectations if e.kind == "history" and e.spec.op == "distinct_count"}
+    profile = source.profile(exact)
+    outcome, passed = _apply_policy(suite, source, data, result, run_id, quarantine_to,
+                                    int(profile["row_count"]))
     outcome.flow_run_id, outcome.task_run_id = flow_run_id, task_run_id
     suite.last_outcome = outcome
     if store is not None:
-        _record(store, suite, source, outcome, flow_run_id, task_run_id)
+        _record(store, suite, profile, outcome, flow_run_id, task_run_id)
     _log(outcome)
     if outcome.halted:
         names = [r.name for r in result.failed]
@@ -97,8 +100,7 @@ def _history(suite: Suite, store: Any, flow_run_id: str | None) -> list[dict[str
 
 
 def _apply_policy(suite: Suite, source: Any, data: Any, result: SuiteResult, run_id: str,
-                  quarantine_to: Any) -> tuple[GateOutcome, Any]:
-    n = _row_count(result, source)
+                  quarantine_to: Any, n: int) -> tuple[GateOutcome, Any]:
     outcome = GateOutcome(suite.name, suite.on_failure, result, n, n, 0)
     if result.success or suite.on_failure == "warn":
         return outcome, data
@@ -115,13 +117,6 @@ def _apply_policy(suite: Suite, source: Any, data: Any, result: SuiteResult, run
         raise AssertionError(f"quarantine lost rows: {n} in, {outcome.rows_passed} passed, "
                              f"{outcome.rows_quarantined} quarantined")
     return outcome, good
-
-
-def _row_count(result: SuiteResult, source: Any) -> int:
-    for r in result.results:
-        if "element_count" in r.result:
-            return int(r.result["element_count"])
-    return int(source.profile()["row_count"]) if hasattr(source, "profile") else 0
 
 
 def _len(frame: Any) -> int:
@@ -184,13 +179,12 @@ def _deliver(target: Any, bad: Any, run_id: str) -> None:
                     f"not {type(target).__name__}")
 
 
-def _record(store: Any, suite: Suite, source: Any, outcome: GateOutcome,
+def _record(store: Any, suite: Suite, profile: dict[str, Any], outcome: GateOutcome,
             flow_run_id: str | None, task_run_id: str | None) -> None:
     result = outcome.result
     store.save_quality_results(suite=suite.name, results=[r.to_dict() for r in result.results],
                                flow_run_id=flow_run_id, task_run_id=task_run_id)
-    profile = source.profile()
-    profile["gate"] = outcome.to_dict()
+    profile = {**profile, "gate": outcome.to_dict()}
     profile["task_run_id"] = task_run_id
     # Learn only from data the suite accepted as a whole: no failed aggregate/table checks.
     learnable = not outcome.halted and all(r.success for r in result.results if not r.row_level)

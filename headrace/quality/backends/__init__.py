@@ -6,6 +6,7 @@ A backend turns user data into a :class:`Source` if it recognises it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from headrace.errors import QualityError
@@ -34,8 +35,8 @@ class Source(Protocol):
         """(good, bad) rows for the row-level checks; bad gets FAILED_CHECKS_COLUMN."""
         ...
 
-    def profile(self) -> dict[str, Any]:
-        """Row count and per-column statistics, for history checks."""
+    def profile(self, exact_distinct: Iterable[str] = ()) -> dict[str, Any]:
+        """Row count and per-column statistics, for history checks (see SqlSource.profile)."""
         ...
 
 

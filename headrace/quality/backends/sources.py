@@ -39,7 +39,7 @@ class SqlRelation:
         raise NotImplementedError
 
 
-class _DuckDBRelation(SqlRelation):
+class DuckDBRelation(SqlRelation):
     def __init__(self, con: Any, sql: str, kind: str) -> None:
         self.con, self.sql, self.kind = con, sql, kind
         self._lock = threading.Lock()  # a DuckDB connection serves one query at a time
@@ -89,7 +89,7 @@ class DuckDBTable:
         if con is None or isinstance(con, str | Path):
             con = duckdb.connect(str(con) if con is not None else ":memory:")
         name = quote(self.table) if self.schema is None else f"{quote(self.schema)}.{quote(self.table)}"
-        return _DuckDBRelation(con, name, "duckdb")
+        return DuckDBRelation(con, name, "duckdb")
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class ParquetFile:
     def relation(self) -> SqlRelation:
         import duckdb
 
-        return _DuckDBRelation(duckdb.connect(), f"read_parquet({_literal(str(self.path))})", "parquet")
+        return DuckDBRelation(duckdb.connect(), f"read_parquet({_literal(str(self.path))})", "parquet")
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ class CsvFile:
     def relation(self) -> SqlRelation:
         import duckdb
 
-        return _DuckDBRelation(duckdb.connect(), f"read_csv_auto({_literal(str(self.path))})", "csv")
+        return DuckDBRelation(duckdb.connect(), f"read_csv_auto({_literal(str(self.path))})", "csv")
 
 
 _ENGINES: dict[str, Any] = {}

@@ -8,6 +8,7 @@ values. No data rows travel to Python except in ``split``, whose job they are.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import pyarrow.compute as pc
@@ -172,28 +173,35 @@ class SqlSource:
         good = table.filter(pc.invert(failed)).drop_columns([FAILED_CHECKS_COLUMN])
         return good, table.filter(failed)
 
-    def profile(self) -> dict[str, Any]:
-        schema = self.schema()
+    def profile(self, exact_distinct: Iterable[str] = ()) -> dict[str, Any]:
+        """One pass: row count, per column null share and distinct count, number statistics.
+
+        Distinct counts are HyperLogLog estimates where the engine has them (DuckDB),
+        except for ``exact_distinct`` columns, which a history check compares exactly.
+        """
+        exact = set(exact_distinct)
         exprs, spans = ["COUNT(*)"], []
-        for name, t in schema.items():
+        for name, t in self.schema().items():
             col = quote(name)
             start = len(exprs)
-            exprs += [f"COUNT({col})", f"COUNT(DISTINCT {col})"]
+            distinct = f"COUNT(DISTINCT {col})" if name in exact else self.d.approx_distinct(col)
+            exprs += [f"COUNT({col})", distinct]
             if is_numeric(t):
                 cast = f"CAST({col} AS {self.d.double})"
                 exprs += [f"MIN({cast})", f"MAX({cast})", f"AVG({cast})", f"STDDEV_SAMP({cast})"]
             spans.append((name, t, start, len(exprs)))
         row = self.rel.fetch(f"SELECT {', '.join(exprs)} FROM {self.rel.sql}", {})[0]
         n = int(row[0])
-        cols = {}
-        for name, t, start, end in spans:
-            v = [normalize(x) for x in row[start:end]]
-            stats: dict[str, Any] = {"type": t, "null_share": (n - v[0]) / n if n else None,
-                                     "distinct_count": v[1]}
-            if len(v) > 2:
-                stats.update(zip(("min", "max", "mean", "stdev"), map(_float, v[2:]), strict=True))
-            cols[name] = stats
-        return {"row_count": n, "columns": cols}
+        return {"row_count": n, "columns": {name: _column_stats(t, [normalize(x) for x in row[a:b]], n)
+                                            for name, t, a, b in spans}}
+
+
+def _column_stats(type_: str, v: list[Any], n: int) -> dict[str, Any]:
+    stats: dict[str, Any] = {"type": type_, "null_share": (n - v[0]) / n if n else None,
+                             "distinct_count": v[1]}
+    if len(v) > 2:
+        stats.update(zip(("min", "max", "mean", "stdev"), map(_float, v[2:]), strict=True))
+    return stats
 
 
 def _count(cond: str) -> str:

@@ -34,6 +34,9 @@ class Dialect:
     def length(self, col: str) -> str:
         return f"length({col})"
 
+    def approx_distinct(self, col: str) -> str:
+        return f"approx_count_distinct({col})"
+
     def row_number(self) -> str:
         # DuckDB keeps insertion order for scans, so an empty window numbers rows in table order.
         return "row_number() OVER () - 1"
@@ -58,6 +61,9 @@ class PostgresDialect(Dialect):
 
     def length(self, col: str) -> str:
         return f"char_length({col})"
+
+    def approx_distinct(self, col: str) -> str:
+        return f"COUNT(DISTINCT {col})"  # PostgreSQL has no built-in estimate
 
     def row_number(self) -> str:
         # Heap order: the order rows were written, for a table that was only appended to.
