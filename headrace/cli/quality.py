@@ -57,6 +57,10 @@ def show_cmd(run_id: str) -> None:
     if rows[0]["flow_run_id"]:
         for p in store.get_quality_profiles(rows[0]["flow_run_id"]):
             g = p["profile"].get("gate") or {}
+            if g.get("halted"):
+                console.print(f"gate {g.get('suite')} ({g.get('policy')}): {g.get('rows_in')} rows in, "
+                              "halted: nothing passed on")
+                continue
             console.print(f"gate {g.get('suite')} ({g.get('policy')}): {g.get('rows_in')} rows in, "
                           f"{g.get('rows_passed')} passed, {g.get('rows_quarantined')} quarantined"
                           + (f" -> {g['quarantine_path']}" if g.get("quarantine_path") else ""))

@@ -77,7 +77,7 @@ class Expectation:
     def to_config(self) -> dict[str, Any]:
         """The YAML/JSON form: GE's ``expectation_type`` + ``kwargs``."""
         defaults = {k: p.default for k, p in self.spec.signature.parameters.items()}
-        kw = {k: v for k, v in self.kwargs.items() if defaults.get(k, object()) != v}
+        kw = {k: _listed(v) for k, v in self.kwargs.items() if defaults.get(k, object()) != v}
         out: dict[str, Any] = {"expectation_type": self.expectation_type, "kwargs": kw}
         if self.name != default_name(self.expectation_type, self.kwargs):
             out["name"] = self.name
@@ -87,6 +87,17 @@ class Expectation:
 
     def __repr__(self) -> str:
         return f"<Expectation {self.name}>"
+
+
+def _listed(value: Any) -> Any:
+    """Tuples and sets as lists, so YAML and JSON can hold them."""
+    if isinstance(value, tuple | set | frozenset):
+        return [_listed(v) for v in (sorted(value, key=str) if isinstance(value, set | frozenset) else value)]
+    if isinstance(value, list):
+        return [_listed(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _listed(v) for k, v in value.items()}
+    return value
 
 
 def default_name(type_: str, kwargs: dict[str, Any]) -> str:

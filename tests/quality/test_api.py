@@ -102,7 +102,7 @@ def test_cli_show_and_self_contained_report(store: Any, tmp_path: Path, capsys: 
     assert main(["quality", "show", run_id[:8]]) == 0
     out = capsys.readouterr().out
     assert "Quality checks: 4/6 passed" in out and "FAIL" in out
-    assert "gate sales (halt): 100 rows in, 0 passed" in out
+    assert "gate sales (halt): 100 rows in, halted" in out
     report = tmp_path / "report.html"
     assert main(["quality", "report", run_id, "-o", str(report)]) == 0
     page = report.read_text()
@@ -134,3 +134,15 @@ def test_pandas_categoricals_and_mixed_objects() -> None:
         expect.column_values_to_be_in_set("mixed", ["1", "two"]),
     ]).validate(df)
     assert [r.unexpected_count for r in result] == [1, 1, 0]
+
+
+def test_yaml_keeps_tuples_sets_and_dates(tmp_path: Path) -> None:
+    import datetime as dt
+
+    suite = Suite("s", [
+        expect.column_values_to_be_in_set("region", ("North", "South")),
+        expect.column_values_to_be_between("day", min_value=dt.date(2024, 1, 1)),
+    ])
+    again = Suite.from_yaml(suite.to_yaml())
+    assert again.expectations[0].kwargs["value_set"] == ["North", "South"]
+    assert again.expectations[1].kwargs["min_value"] == dt.date(2024, 1, 1)

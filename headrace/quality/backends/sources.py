@@ -140,9 +140,7 @@ class _PostgresRelation(SqlRelation):
     def __init__(self, url: str, table: str, schema: str | None) -> None:
         self.engine = _pg_engine(url)
         self.safe_url = redact(url)
-        self.regclass = table if schema is None else f"{quote(schema)}.{quote(table)}"
-        if schema is None:
-            self.regclass = quote(table)
+        self.regclass = quote(table) if schema is None else f"{quote(schema)}.{quote(table)}"
         self.sql = self.regclass
 
     def columns(self) -> list[tuple[str, str]]:
