@@ -28,10 +28,9 @@ def _forget_stores() -> None:
 
     for st in list(store_mod._STORES.values()):
         try:
-            st.writer.flush()
+            st.close()
         except Exception:
             pass
-        st.close()
     store_mod._STORES.clear()
 
 
@@ -50,6 +49,7 @@ def pg_schema() -> Iterator[str]:
     try:
         yield schema
     finally:
+        _forget_stores()  # write buffered records before their schema goes
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()

@@ -28,6 +28,13 @@ class RunStore(RunsMixin, CacheMixin, ConcurrencyMixin, DeploymentsMixin, Qualit
         super().__init__(url, migrate=migrate)
         self.writer = BatchWriter(self)
 
+    def close(self) -> None:
+        """Write the buffered records, stop the writer and release the connections."""
+        try:
+            self.writer.close()
+        finally:
+            super().close()
+
 
 _STORES: dict[str, RunStore] = {}
 _LOCK = threading.Lock()

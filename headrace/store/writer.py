@@ -52,6 +52,7 @@ class BatchWriter:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._since_beat = 0.0
+        self._closed = False
         _WRITERS.add(self)
 
     # -- adding records (cheap: called on the hot path) -------------------------------
@@ -87,7 +88,7 @@ class BatchWriter:
 
     def _bump(self) -> None:
         self._pending += 1
-        if self._thread is None:
+        if self._thread is None and not self._closed:
             self._start()
         if self._pending >= FLUSH_SIZE:
             self._wake.set()
@@ -143,8 +144,16 @@ class BatchWriter:
                 time.sleep(delay)
         self.store.write_batch(task_inserts=inserts, task_updates=updates, **batch)  # type: ignore[arg-type]
 
+    def close(self) -> None:
+        """Write what is buffered and stop the background thread."""
+        self._closed = True
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(10)
+        self.flush()
+
     def _loop(self) -> None:
-        while True:
+        while not self._closed:
             self._wake.wait(FLUSH_INTERVAL)
             self._wake.clear()
             try:
