@@ -146,3 +146,30 @@ def test_yaml_keeps_tuples_sets_and_dates(tmp_path: Path) -> None:
     again = Suite.from_yaml(suite.to_yaml())
     assert again.expectations[0].kwargs["value_set"] == ["North", "South"]
     assert again.expectations[1].kwargs["min_value"] == dt.date(2024, 1, 1)
+
+
+def test_a_new_backend_plugs_in_through_the_registry() -> None:
+    """The seam Spark will use: a Backend turns its own data type into a Source."""
+    from headrace.quality import open_source, register_backend
+    from headrace.quality.backends import _BACKENDS
+    from headrace.quality.backends.frames import ArrowFrame
+    from headrace.quality.backends.memory import MemorySource
+
+    class Columns(dict):  # type: ignore[type-arg]
+        pass
+
+    class ColumnsBackend:
+        name = "columns"
+
+        def open(self, data: Any) -> Any:
+            return MemorySource(ArrowFrame(pa.table(dict(data)))) if isinstance(data, Columns) else None
+
+    backend = ColumnsBackend()
+    register_backend(backend)
+    try:
+        data = Columns(v=[1, 2, -3])
+        assert open_source(data).kind == "arrow"
+        r = Suite("s", [expect.column_values_to_be_between("v", min_value=0)]).validate(data)
+        assert r[0].unexpected_count == 1
+    finally:
+        _BACKENDS.remove(backend)

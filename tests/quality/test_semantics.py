@@ -305,3 +305,17 @@ def test_dates_compare_with_date_bounds(to_data: Any) -> None:
     assert check(data, expect.column_max_to_be_between("d", max_value=dt.date(2024, 1, 9))).success
     r = check(data, expect.column_values_to_be_between("d", min_value="2024-01-02"))
     assert "cannot be compared" in r.exception_info
+
+
+def test_odd_names_and_hostile_values_stay_data(to_data: Any) -> None:
+    table = pa.table({"Order Total": pa.array([1.0, -2.0, 3.0]),
+                      "Region Name": pa.array(["x'; DROP TABLE t; --", "North", "South"])})
+    data = to_data(table)
+    suite = Suite("s", [
+        expect.column_values_to_be_between("Order Total", min_value=0, name='total "positive"'),
+        expect.column_values_to_be_in_set("Region Name", ["North", "South", "x'; DROP TABLE t; --"]),
+    ])
+    result = suite.validate(data)
+    assert [r.unexpected_count for r in result] == [1, 0]
+    good, bad = suite.split(data)
+    assert _arrow(bad).column("_failed_checks").to_pylist() == ['total "positive"']
