@@ -111,6 +111,14 @@ def runs_show(run_id: str, lines: int) -> None:
                       fmt_duration(t["started_at"], t["ended_at"]) if t["started_at"] else "-",
                       first_line(t["state_message"]) if t["state_type"] != "COMPLETED" else "")
     console.print(table)
+    io = store.get_dataset_io(run["id"])
+    if io:
+        data = Table("dataset", "kind", "read/written", "rows", "bytes")
+        for d in io:
+            data.add_row(d["name"], d["kind"], "read" if d["direction"] == "input" else "written",
+                         "-" if d["rows"] is None else f"{d['rows']:,}",
+                         "-" if d["bytes"] is None else f"{d['bytes']:,}")
+        console.print(data)
     metrics = store.get_metrics(run["id"])
     if metrics:
         console.print("metrics: " + ", ".join(f"{m['name']}={m['value']:g}" for m in metrics))

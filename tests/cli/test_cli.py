@@ -189,3 +189,24 @@ def test_console_script_exit_codes(flow_file: Path, headrace_home: Path) -> None
     bad = subprocess.run([str(exe), "run", f"{flow_file}:nightly", "-p", "day=x"], env=env,
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "expects date" in bad.stderr
+
+
+def test_runs_show_lists_the_datasets_a_run_read_and_wrote(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from headrace import flow, task
+    from headrace.engine import record_dataset
+
+    @task
+    def copy() -> None:
+        record_dataset("input", "duckdb", "duckdb:///src.db", "raw_sales", rows=10)
+        record_dataset("output", "duckdb", "duckdb:///dwh.db", "fact_sales", rows=8, bytes_=1024)
+
+    @flow
+    def mover() -> None:
+        copy()
+
+    state = mover(return_state=True)
+    assert get_store().get_flow_run(str(state.run_id))["rows_loaded"] == 8
+    assert main(["runs", "show", str(state.run_id)]) == 0
+    out = capsys.readouterr().out
+    assert "raw_sales" in out and "fact_sales" in out and "1,024" in out and "written" in out
