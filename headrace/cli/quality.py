@@ -90,5 +90,19 @@ def validate_cmd(suite_file: Path, data: str) -> None:
     raise click.exceptions.Exit(0 if result.success else 1)
 
 
+@quality.command("list")
+def list_cmd() -> None:
+    """List the expectation types with their arguments."""
+    from headrace.quality import REGISTRY
+
+    table = Table(title=f"{len(REGISTRY)} expectation types")
+    for col in ("expectation", "kind", "what it checks"):
+        table.add_column(col)
+    for name, spec in sorted(REGISTRY.items()):
+        args = ", ".join(p for p in spec.signature.parameters)
+        table.add_row(f"{name}({args})", spec.kind, spec.doc.splitlines()[0] if spec.doc else "")
+    console.print(table)
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(quality)

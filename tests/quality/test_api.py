@@ -112,6 +112,11 @@ def test_cli_show_and_self_contained_report(store: Any, tmp_path: Path, capsys: 
     assert main(["quality", "show", "ffffffff"]) == 1
 
 
+def test_cli_lists_the_expectations(capsys: Any) -> None:
+    assert main(["quality", "list"]) == 0
+    assert "47 expectation types" in capsys.readouterr().out
+
+
 def test_cli_validate_a_yaml_suite_on_a_file(tmp_path: Path) -> None:
     suite_file = tmp_path / "s.yaml"
     seed_suite("halt").to_yaml(suite_file)
