@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from headrace.cli.output import console
@@ -50,7 +51,8 @@ def show_cmd(run_id: str) -> None:
         d = r["details"]
         note = d.get("exception_info") or d.get("note") or ""
         status = "[green]PASS[/green]" if r["success"] else "[red]FAIL[/red]"
-        table.add_row(r["suite"], r["check_name"], status, " ".join(x for x in (_observed(d), note) if x))
+        detail = " ".join(x for x in (_observed(d), note) if x)
+        table.add_row(escape(r["suite"]), escape(r["check_name"]), status, escape(detail))
     console.print(table)
     passed = sum(1 for r in rows if r["success"])
     console.print(f"Quality checks: {passed}/{len(rows)} passed")

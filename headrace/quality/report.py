@@ -90,9 +90,10 @@ def render_report(run_id: str, results: list[dict[str, Any]], gates: list[dict[s
     passed = sum(1 for r in results if r["success"])
     summary = [f"<div>Checks <b>{passed}/{len(results)}</b> passed</div>"]
     for g in gates:
+        outcome = ("<span class='fail'>halted</span>" if g.get("halted") else
+                   f"{g.get('rows_passed', 0):,} passed, {g.get('rows_quarantined', 0):,} quarantined")
         summary.append(f"<div>Gate <b>{_e(g.get('suite'))}</b> ({_e(g.get('policy'))}): "
-                       f"{g.get('rows_in', 0):,} rows in, {g.get('rows_passed', 0):,} passed, "
-                       f"{g.get('rows_quarantined', 0):,} quarantined</div>")
+                       f"{g.get('rows_in', 0):,} rows in, {outcome}</div>")
     suites: dict[str, list[dict[str, Any]]] = {}
     for r in results:
         suites.setdefault(r["suite"], []).append(r)
