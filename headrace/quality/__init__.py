@@ -10,6 +10,14 @@ learn from history.
     result = quality.validate(df)          # pandas, Polars, Arrow, files, DuckDB, PostgreSQL
     good, bad = quality.split(df)          # bad rows carry the names of the checks they failed
     clean = quality.gate(df)               # inside a flow: halt, warn or quarantine
+
+Where checks run: pandas, Polars and Arrow frames in memory (pyarrow.compute and
+NumPy, one pass per column); Parquet/CSV files and DuckDB tables as one SQL query in
+DuckDB; PostgreSQL tables as one SQL query on the server. Every backend gives the same
+results; in pandas a NaN is a null, as pandas itself has it. ``split`` on a file or
+table returns Arrow tables. Two kinds of check read each *distinct* value in Python
+(strftime and dateutil parsing, the distinct-set checks); no row is pulled for them.
+A new engine (Spark) plugs in with ``register_backend`` and the ``Source`` protocol.
 """
 
 from headrace.quality import expect
@@ -21,14 +29,14 @@ from headrace.quality.backends import (
     register_backend,
 )
 from headrace.quality.backends.sources import CsvFile, DuckDBTable, ParquetFile, PostgresTable
-from headrace.quality.dataset import PandasDataset
+from headrace.quality.dataset import Dataset, PandasDataset
 from headrace.quality.expectation import REGISTRY, Expectation, make
 from headrace.quality.gate import GateOutcome
 from headrace.quality.results import ExpectationResult, ResultFormat, SuiteResult
 from headrace.quality.suite import Suite
 
 __all__ = [
-    "FAILED_CHECKS_COLUMN", "REGISTRY", "Backend", "CsvFile", "DuckDBTable", "Expectation",
+    "FAILED_CHECKS_COLUMN", "REGISTRY", "Backend", "CsvFile", "Dataset", "DuckDBTable", "Expectation",
     "ExpectationResult", "GateOutcome", "PandasDataset", "ParquetFile", "PostgresTable",
     "ResultFormat", "Source", "Suite", "SuiteResult", "expect", "make", "open_source",
     "register_backend",
