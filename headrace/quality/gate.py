@@ -102,12 +102,16 @@ def _history(suite: Suite, store: Any, flow_run_id: str | None) -> list[dict[str
 def _apply_policy(suite: Suite, source: Any, data: Any, result: SuiteResult, run_id: str,
                   quarantine_to: Any, n: int) -> tuple[GateOutcome, Any]:
     outcome = GateOutcome(suite.name, suite.on_failure, result, n, n, 0)
-    if result.success or suite.on_failure == "warn":
+    if suite.on_failure == "warn" or (result.success and suite.on_failure == "halt"):
         return outcome, data
     blocking = [r for r in result.failed if not r.row_level or r.exception_info]
     if suite.on_failure == "halt" or blocking:
         outcome.halted, outcome.rows_passed = True, 0
         return outcome, None
+    # Quarantine takes every unexpected row out, also those a check's `mostly` tolerates:
+    # tolerating a few bad rows is no reason to load them.
+    if not any(r.row_level and r.result.get("unexpected_count") for r in result.results):
+        return outcome, data
     good, bad = source.split(runnable_row_checks(suite.expectations, source))
     outcome.rows_passed, outcome.rows_quarantined = _len(good), _len(bad)
     outcome.quarantine_path = str(write_quarantine(bad, suite.name, run_id))

@@ -173,3 +173,13 @@ def test_a_check_the_engine_cannot_run_fails_alone() -> None:
     assert result[1].success
     with pytest.raises(Exception, match="look-around"):
         expect.column_values_to_match_regex("region", "(?=N)")
+
+
+def test_quarantine_takes_out_rows_that_mostly_tolerates(store: Any) -> None:
+    suite = Suite("tolerant", [expect.column_values_to_be_between("revenue", min_value=0, mostly=0.9)],
+                  on_failure="quarantine")
+    good = suite.gate(sales(bad=4))                  # 2 negative revenues: the check passes
+    assert suite.last_outcome.result.success
+    assert (len(good), suite.last_outcome.rows_quarantined) == (98, 2)
+    clean = sales()
+    assert suite.gate(clean) is clean                # nothing to take out: the input goes on
