@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from headrace.errors import ConnectionFailed, DataIOError, SchemaMismatch
 from headrace.io._frames import new_columns, sql_type
@@ -76,6 +77,9 @@ def write(target: Target, data: pa.Table, spec: WriteSpec) -> int:
     conn = connect(target)
     try:
         cur = conn.cursor()
+        # Staging tables live in local buffers (8MB by default): room for a big frame, set
+        # before the session's first temporary table.
+        cur.execute("SET temp_buffers = '512MB'")
         rows = _load(cur, data, spec)
         conn.commit()
         return rows
@@ -114,13 +118,16 @@ def _load(cur: Any, data: pa.Table, spec: WriteSpec) -> int:
                      spec.name, prior)
             return prior
     columns = _columns(cur, spec)
-    if not columns:
+    created = not columns
+    if created:
         _create(cur, data, spec)
-        columns = _columns(cur, spec)
     else:
         _evolve(cur, data, columns, spec)
-        columns = _columns(cur, spec)
-    _apply_mode(cur, data, columns, spec)
+    _apply_mode(cur, data, _columns(cur, spec), spec, created)
+    if created and spec.mode == "merge":
+        # Built after the COPY: one sort is much cheaper than growing the index row by row.
+        cur.execute(f"ALTER TABLE {spec.qualified} ADD PRIMARY KEY "
+                    f"({', '.join(quote(k) for k in spec.keys)})")
     if spec.load_key:
         cur.execute(f"INSERT INTO {qualified(LEDGER_TABLE, spec.schema)} "
                     "(load_key, table_name, mode, rows, loaded_at) VALUES ($1, $2, $3, $4, now())",
@@ -150,8 +157,6 @@ def _columns(cur: Any, spec: WriteSpec) -> dict[str, str]:
 def _create(cur: Any, data: pa.Table, spec: WriteSpec) -> None:
     what = f"table {spec.name}"
     cols = [f"{quote(f.name)} {sql_type(f, what)}" for f in data.schema]
-    if spec.mode == "merge":
-        cols.append(f"PRIMARY KEY ({', '.join(quote(k) for k in spec.keys)})")
     cur.execute(f"CREATE TABLE {spec.qualified} ({', '.join(cols)})")
     log.info("created table %s with %d columns", spec.name, len(cols))
 
@@ -199,51 +204,93 @@ def _copy_type(column_type: str, frame_type: pa.DataType) -> pa.DataType | None:
     return None
 
 
-def _apply_mode(cur: Any, data: pa.Table, columns: dict[str, str], spec: WriteSpec) -> None:
+def _apply_mode(cur: Any, data: pa.Table, columns: dict[str, str], spec: WriteSpec,
+                created: bool) -> None:
     if spec.mode == "replace":
         # DELETE, not TRUNCATE: readers with an older snapshot keep seeing the old rows.
         cur.execute(f"DELETE FROM {spec.qualified}")
-    direct = _direct(data, columns, spec) if spec.mode in ("append", "replace") else None
-    if direct is not None:
-        cur.adbc_ingest(spec.table, direct, mode="append", db_schema_name=spec.schema)
-        return
+    elif spec.mode == "overwrite_partitions" and not created:
+        stage = _stage(cur, data.select(list(spec.partition_by)).group_by(
+            list(spec.partition_by)).aggregate([]))
+        cur.execute(_delete_matching(spec, stage, spec.partition_by, columns))
+    elif spec.mode == "merge" and not created:
+        data = _merge(cur, data, columns, spec)
+    _insert(cur, data, columns, spec)
+
+
+def _stage(cur: Any, data: pa.Table) -> str:
+    """COPY ``data`` into a temporary table (dropped with the session); return its name."""
     stage = f"headrace_stage_{uuid.uuid4().hex[:12]}"
-    cur.adbc_ingest(stage, data, mode="create", temporary=True)
-    names = data.column_names
-    target_cols = ", ".join(quote(n) for n in names)
-    select = ", ".join(f"CAST(s.{quote(n)} AS {columns[n]})" for n in names)
-    insert = f"INSERT INTO {spec.qualified} ({target_cols}) SELECT {select} FROM {quote(stage)} s"
-    if spec.mode == "merge" and _has_unique(cur, spec):
-        cur.execute(insert + _on_conflict(names, spec.keys))
+    cur.adbc_ingest(stage, _batches(data), mode="create", temporary=True)
+    return stage
+
+
+def _batches(data: pa.Table) -> pa.RecordBatchReader:
+    """Stream in moderate batches so we encode the next one while the server stores this one."""
+    return pa.RecordBatchReader.from_batches(data.schema, data.to_batches(max_chunksize=131_072))
+
+
+def _insert(cur: Any, data: pa.Table, columns: dict[str, str], spec: WriteSpec) -> None:
+    """Append ``data``: a straight binary COPY when the types allow, else via a staging table."""
+    if not data.num_rows:
         return
-    if spec.mode in ("merge", "overwrite_partitions"):
-        cur.execute(_delete_matching(spec, stage, columns))
-    cur.execute(insert)
+    direct = _direct(data, columns, spec)
+    if direct is not None:
+        cur.adbc_ingest(spec.table, _batches(direct), mode="append", db_schema_name=spec.schema)
+        return
+    stage = _stage(cur, data)
+    names = data.column_names
+    select = ", ".join(f"CAST(s.{quote(n)} AS {columns[n]})" for n in names)
+    cur.execute(f"INSERT INTO {spec.qualified} ({', '.join(quote(n) for n in names)}) "
+                f"SELECT {select} FROM {quote(stage)} s")
 
 
-def _on_conflict(names: list[str], keys: tuple[str, ...]) -> str:
-    keycols = ", ".join(quote(k) for k in keys)
-    rest = [n for n in names if n not in keys]
-    if not rest:
-        return f" ON CONFLICT ({keycols}) DO NOTHING"
-    sets = ", ".join(f"{quote(n)} = EXCLUDED.{quote(n)}" for n in rest)
-    return f" ON CONFLICT ({keycols}) DO UPDATE SET {sets}"
+def _merge(cur: Any, data: pa.Table, columns: dict[str, str], spec: WriteSpec) -> pa.Table:
+    """Make room for the frame's rows by key; return the rows still to be inserted.
+
+    When the frame carries every column of the table, matching rows are deleted and the whole
+    frame is COPYed in - the same end state as INSERT ... ON CONFLICT DO UPDATE, several
+    times faster for big frames. Otherwise (or when foreign keys point at the table, where a
+    delete could cascade) matching rows are UPDATEd with the frame's columns only.
+    The lock keeps other writers out until commit (readers are not blocked), so no key can
+    appear between the lookup and the insert.
+    """
+    cur.execute(f"LOCK TABLE {spec.qualified} IN SHARE ROW EXCLUSIVE MODE")
+    keys = list(spec.keys)
+    stage = _stage(cur, data.select(keys))
+    cur.execute(f"ANALYZE {quote(stage)}")  # a real row count lets the planner hash-join
+    cond = " AND ".join(f"t.{quote(k)} = CAST(s.{quote(k)} AS {columns[k]})" for k in keys)
+    if set(columns) <= set(data.column_names) and not _referenced(cur, spec):
+        cur.execute(f"DELETE FROM {spec.qualified} t WHERE EXISTS "
+                    f"(SELECT 1 FROM {quote(stage)} s WHERE {cond})")
+        return data
+    cur.execute(f"SELECT {', '.join('t.' + quote(k) for k in keys)} FROM {spec.qualified} t "
+                f"WHERE EXISTS (SELECT 1 FROM {quote(stage)} s WHERE {cond})")
+    found = cur.fetch_arrow_table().cast(data.select(keys).schema)
+    if not found.num_rows:
+        return data
+    idx = data.append_column("__row", pa.array(range(data.num_rows), pa.int64()))
+    hit = idx.join(found, keys, join_type="left semi").column("__row")
+    mask = pc.is_in(idx.column("__row"), value_set=hit.combine_chunks())
+    rest = [n for n in data.column_names if n not in spec.keys]
+    if rest:
+        stage = _stage(cur, data.filter(mask))
+        sets = ", ".join(f"{quote(n)} = CAST(s.{quote(n)} AS {columns[n]})" for n in rest)
+        cur.execute(f"UPDATE {spec.qualified} t SET {sets} FROM {quote(stage)} s WHERE {cond}")
+    return data.filter(pc.invert(mask))
 
 
-def _delete_matching(spec: WriteSpec, stage: str, columns: dict[str, str]) -> str:
-    """Delete target rows that share a key (merge) or a partition (overwrite) with the frame."""
-    cols = spec.keys if spec.mode == "merge" else spec.partition_by
+def _referenced(cur: Any, spec: WriteSpec) -> bool:
+    """Whether a foreign key points at the table (deleting its rows could cascade)."""
+    cur.execute("SELECT count(*) FROM pg_constraint WHERE contype = 'f' "
+                "AND confrelid = to_regclass($1)", (spec.qualified,))
+    return bool(cur.fetchone()[0])
+
+
+def _delete_matching(spec: WriteSpec, stage: str, cols: tuple[str, ...],
+                     columns: dict[str, str]) -> str:
+    """Delete the target rows that share a value of ``cols`` with the staged rows."""
     cond = " AND ".join(f"t.{quote(c)} IS NOT DISTINCT FROM CAST(s.{quote(c)} AS {columns[c]})"
                         for c in cols)
     return (f"DELETE FROM {spec.qualified} t WHERE EXISTS "
             f"(SELECT 1 FROM {quote(stage)} s WHERE {cond})")
-
-
-def _has_unique(cur: Any, spec: WriteSpec) -> bool:
-    """Whether a unique index covers exactly the merge keys (what ON CONFLICT needs)."""
-    cur.execute("SELECT ARRAY(SELECT a.attname::text FROM unnest(i.indkey::int2[]) k "
-                "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k) "
-                "FROM pg_index i WHERE i.indrelid = to_regclass($1) AND i.indisunique "
-                "AND i.indpred IS NULL AND i.indexprs IS NULL", (spec.qualified,))
-    wanted = set(spec.keys)
-    return any(set(row[0]) == wanted for row in cur.fetchall())
