@@ -71,13 +71,16 @@ def _gate(suite: Suite, data: Any, quarantine_to: Any = None) -> Any:
     flow_run_id = ctx.flow_run_id if ctx else None
     task_run_id = ctx.task_run_id if ctx else None
     run_id = flow_run_id or task_run_id or "adhoc"
+    # The N-th gate of this suite in the flow run gets its own file; a retry rewrites its own.
+    nth = ctx.task_key.rsplit("-", 1)[-1] if ctx and flow_run_id else "0"
+    file_stem = run_id if nth == "0" else f"{run_id}-{nth}"
     history = _history(suite, store, flow_run_id)
     source = open_source(data)
     result = run_checks(suite.name, suite.expectations, source, ResultFormat.BASIC, history)
     exact = {e.columns[0] for e in suite.expectations if e.kind == "history" and e.spec.op == "distinct_count"}
     profile = source.profile(exact)
-    outcome, passed = _apply_policy(suite, source, data, result, run_id, quarantine_to,
-                                    int(profile["row_count"]))
+    outcome, passed = _apply_policy(suite, source, data, result, (run_id, file_stem),
+                                    quarantine_to, int(profile["row_count"]))
     outcome.flow_run_id, outcome.task_run_id = flow_run_id, task_run_id
     suite.last_outcome = outcome
     if store is not None:
@@ -99,8 +102,9 @@ def _history(suite: Suite, store: Any, flow_run_id: str | None) -> list[dict[str
     return [r["profile"] for r in rows]
 
 
-def _apply_policy(suite: Suite, source: Any, data: Any, result: SuiteResult, run_id: str,
-                  quarantine_to: Any, n: int) -> tuple[GateOutcome, Any]:
+def _apply_policy(suite: Suite, source: Any, data: Any, result: SuiteResult,
+                  ids: tuple[str, str], quarantine_to: Any, n: int) -> tuple[GateOutcome, Any]:
+    run_id, file_stem = ids
     outcome = GateOutcome(suite.name, suite.on_failure, result, n, n, 0)
     if suite.on_failure == "warn" or (result.success and suite.on_failure == "halt"):
         return outcome, data
@@ -114,7 +118,7 @@ def _apply_policy(suite: Suite, source: Any, data: Any, result: SuiteResult, run
         return outcome, data
     good, bad = source.split(runnable_row_checks(suite.expectations, source))
     outcome.rows_passed, outcome.rows_quarantined = _len(good), _len(bad)
-    outcome.quarantine_path = str(write_quarantine(bad, suite.name, run_id))
+    outcome.quarantine_path = str(write_quarantine(bad, suite.name, run_id, file_stem))
     if quarantine_to is not None:
         _deliver(quarantine_to, bad, run_id)
     if outcome.rows_passed + outcome.rows_quarantined != n:  # the promise users rely on
@@ -142,13 +146,13 @@ def quarantine_dir(suite: str) -> Path:
     return load_settings().home / "quarantine" / safe
 
 
-def write_quarantine(bad: Any, suite: str, run_id: str) -> Path:
+def write_quarantine(bad: Any, suite: str, run_id: str, file_stem: str | None = None) -> Path:
     """Write the bad rows (plus ``_run_id``) as Parquet, atomically; returns the path."""
     import pyarrow.parquet as pq
 
     table = to_arrow(bad)
     table = table.append_column(RUN_ID_COLUMN, pa.array([run_id] * table.num_rows, pa.string()))
-    path = quarantine_dir(suite) / f"{run_id}.parquet"
+    path = quarantine_dir(suite) / f"{file_stem or run_id}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".parquet.tmp")
     pq.write_table(table, tmp)

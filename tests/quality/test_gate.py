@@ -183,3 +183,20 @@ def test_quarantine_takes_out_rows_that_mostly_tolerates(store: Any) -> None:
     assert (len(good), suite.last_outcome.rows_quarantined) == (98, 2)
     clean = sales()
     assert suite.gate(clean) is clean                # nothing to take out: the input goes on
+
+
+def test_two_gates_of_one_suite_in_a_flow_keep_both_quarantines(store: Any, headrace_home: Path) -> None:
+    suite = seed_suite("quarantine")
+
+    @flow
+    def two_batches() -> str:
+        suite.gate(sales(bad=2))
+        suite.gate(sales(bad=4, seed=1))
+        ctx = current_flow_run()
+        assert ctx is not None
+        return ctx.flow_run_id
+
+    run_id = two_batches()
+    folder = headrace_home / "quarantine" / "sales"
+    assert pq.read_table(folder / f"{run_id}.parquet").num_rows == 2
+    assert pq.read_table(folder / f"{run_id}-1.parquet").num_rows == 4
