@@ -190,6 +190,10 @@ def column_pair_values_a_to_be_greater_than_b(column_A: str, column_B: str,
     _need_ignore(ignore_row_if)
 
 
+# GE spells it with capitals; both spellings work here.
+column_pair_values_A_to_be_greater_than_B = column_pair_values_a_to_be_greater_than_b
+
+
 @expectation("multi", "pair_equal")
 def column_pair_values_to_be_equal(column_A: str, column_B: str,
                                    ignore_row_if: str = "both_values_are_missing",

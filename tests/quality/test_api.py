@@ -178,3 +178,12 @@ def test_a_new_backend_plugs_in_through_the_registry() -> None:
         assert r[0].unexpected_count == 1
     finally:
         _BACKENDS.remove(backend)
+
+
+def test_ge_spellings_and_non_text_column_labels() -> None:
+    df = pd.DataFrame({0: [3, 1], 1: [2, 2]})
+    ds = PandasDataset(df)
+    r = ds.expect_column_pair_values_A_to_be_greater_than_B("0", "1")
+    assert r.unexpected_count == 1
+    e = expect.column_pair_values_A_to_be_greater_than_B("a", "b")
+    assert e.expectation_type == "expect_column_pair_values_a_to_be_greater_than_b"

@@ -68,7 +68,9 @@ class PandasFrame(Frame):
         return len(self.data)
 
     def _convert(self, name: str) -> pa.Array | pa.ChunkedArray:
-        series = self.data[name]
+        # Checks name columns by text; a frame may label them with ints or other objects.
+        labels = {str(c): c for c in self.data.columns}
+        series = self.data[labels[name]]
         if series.dtype != object:
             return pa.array(series, from_pandas=True)
         try:
