@@ -14,12 +14,15 @@ import pytest
 from qdata import sample_table
 from sqlalchemy import create_engine, text
 
-from headrace.quality import DuckDBTable, ParquetFile, PostgresTable
+from headrace.quality import CsvFile, DuckDBTable, ParquetFile, PostgresTable
 
-BACKENDS = ["pandas", "polars", "arrow", "duckdb", "parquet", "postgresql"]
+BACKENDS = ["pandas", "polars", "arrow", "duckdb", "parquet", "csv", "postgresql"]
 
 PG_TYPES = {"int64": "BIGINT", "double": "DOUBLE PRECISION", "string": "TEXT",
             "large_string": "TEXT", "bool": "BOOLEAN", "date32[day]": "DATE"}
+
+CSV_TYPES = {"int64": "BIGINT", "double": "DOUBLE", "string": "VARCHAR", "large_string": "VARCHAR",
+             "bool": "BOOLEAN", "date32[day]": "DATE"}
 
 _names = itertools.count()
 
@@ -57,6 +60,12 @@ def convert(kind: str, table: pa.Table, tmp_path: Path, request: pytest.FixtureR
         path = tmp_path / f"data{next(_names)}.parquet"
         pq.write_table(table, path)
         return ParquetFile(path)
+    if kind == "csv":
+        import pyarrow.csv as pcsv
+
+        path = tmp_path / f"data{next(_names)}.csv"
+        pcsv.write_csv(table, path)
+        return CsvFile(path, {"dtype": {f.name: CSV_TYPES[str(f.type)] for f in table.schema}})
     if kind == "postgresql":
         return _postgres(table, request.getfixturevalue("pg_url"))
     raise ValueError(kind)
