@@ -48,9 +48,7 @@ class AlertEvent:
 
     def text(self) -> str:
         """The human message: flow, run, state, rows loaded, first error line, link."""
-        head = {"failure": "failed", "success": "succeeded", "late": "is late"}.get(
-            self.kind, self.kind
-        )
+        head = {"failure": "failed", "success": "succeeded", "late": "is late"}.get(self.kind, self.kind)
         lines = [
             f"headrace: flow '{self.flow_name}' {head} (state {self.state})",
             f"run: {self.run_name} ({self.run_id})",
@@ -93,9 +91,7 @@ def event_from_hook(flow: Any, flow_run: Any, state: Any) -> AlertEvent:
     """Build the event from the engine's hook arguments (duck-typed)."""
     state_name = str(getattr(state, "name", state))
     kind = "success" if getattr(state, "is_completed", lambda: False)() else "failure"
-    error = getattr(flow_run, "error", None) or (
-        getattr(state, "message", None) if kind == "failure" else None
-    )
+    error = getattr(flow_run, "error", None) or (getattr(state, "message", None) if kind == "failure" else None)
     return AlertEvent(
         kind=kind,
         flow_name=str(getattr(flow, "name", getattr(flow_run, "flow_name", "?"))),
@@ -132,9 +128,7 @@ class Alert:
         for attempt in range(1, self.retries + 2):
             try:
                 self.send(event)
-                log.info(
-                    "alert %s: sent %s alert for run %s", self.target(), event.kind, event.run_id
-                )
+                log.info("alert %s: sent %s alert for run %s", self.target(), event.kind, event.run_id)
                 return True
             except Exception as exc:  # noqa: BLE001 - any failure of the channel is retried
                 log.warning(

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
-import uuid
+from bisect import bisect_right
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from headrace.schedule.alerts import AlertEvent
@@ -29,10 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("headrace.schedule")
 
-SKIP_MESSAGE = (
-    "Skipped: the slot at {slot} was missed and catchup=False runs only the latest "
-    "missed slot ({latest})"
-)
+SKIP_MESSAGE = "Skipped: this slot was missed and catchup=False runs only the latest missed slot ({latest})"
 
 
 @dataclass
@@ -48,22 +47,31 @@ class TickResult:
 
 @dataclass(frozen=True)
 class Plan:
-    """The runs to create for one deployment and its new planning cursor."""
+    """The runs to create for one deployment, its new cursor, and when to plan again."""
 
     runs: list[dict[str, Any]]
     cursor: datetime | None
+    refill_at: datetime
 
 
-def new_run_row(
-    dep: dict[str, Any], slot: datetime, now: datetime, *, key: str | None = None
-) -> dict[str, Any]:
+@lru_cache(maxsize=4096)
+def _slot_label(slot: datetime, schedule_json: str | None) -> str:
+    """``YYYYmmdd-HHMM`` of the slot on the deployment's wall clock (shared by many runs)."""
+    zone = json.loads(schedule_json).get("timezone", "UTC") if schedule_json else "UTC"
+    return slot.astimezone(get_zone(zone)).strftime("%Y%m%d-%H%M")
+
+
+@lru_cache(maxsize=4096)
+def _slot_iso(slot: datetime) -> str:
+    return slot_key("", slot)[1:]
+
+
+def new_run_row(dep: dict[str, Any], slot: datetime, now: datetime, *, key: str | None = None) -> dict[str, Any]:
     """A Scheduled flow run of deployment ``dep`` for ``slot`` (named in the deployment's zone)."""
-    zone = json.loads(dep["schedule"]).get("timezone", "UTC") if dep.get("schedule") else "UTC"
-    wall = slot.astimezone(get_zone(zone))
     return {
-        "id": uuid.uuid4().hex,
+        "id": os.urandom(16).hex(),
         "flow_name": dep["flow_name"],
-        "name": f"{dep['name']}-{wall.strftime('%Y%m%d-%H%M')}",
+        "name": f"{dep['name']}-{_slot_label(slot, dep.get('schedule'))}",
         "state_type": "SCHEDULED",
         "state_name": "Scheduled",
         "state_message": None,
@@ -72,9 +80,9 @@ def new_run_row(
         "entrypoint": dep["entrypoint"],
         "run_count": 0,
         "deployment_id": dep["id"],
-        "idempotency_key": key or slot_key(dep["id"], slot),
+        "idempotency_key": key or f"{dep['id']}:{_slot_iso(slot)}",
         "expected_start": slot.astimezone(UTC),
-        "created_at": now.astimezone(UTC),
+        "created_at": now,
         "cancel_requested": False,
         "ended_at": None,
     }
@@ -82,33 +90,37 @@ def new_run_row(
 
 def plan_slots(
     schedule: Schedule, cursor: datetime, horizon: datetime, limit: int
-) -> list[datetime]:
-    """Fire times in ``(cursor, horizon]``, at most ``limit`` of them, oldest first."""
+) -> tuple[list[datetime], datetime | None]:
+    """Fire times in ``(cursor, horizon]`` (UTC, oldest first, at most ``limit``) and the
+    first fire time after them (``None`` when ``limit`` cut the list short)."""
     out: list[datetime] = []
-    moment = cursor
-    while len(out) < limit:
-        moment = schedule.next_after(moment).astimezone(UTC)
+    for fire in schedule.iter_after(cursor):
+        moment = fire.astimezone(UTC)
         if moment > horizon:
-            break
+            return out, moment
+        if len(out) >= limit:
+            return out, None
         out.append(moment)
-    return out
+    return out, None  # pragma: no cover - schedules are endless
 
 
 def next_wake(
-    cursors: list[datetime],
+    refills: list[datetime],
     deadlines: list[datetime],
     now: datetime,
-    refill_before: timedelta,
     max_sleep: timedelta,
+    min_sleep: timedelta = timedelta(0),
 ) -> datetime:
-    """When the scheduler must look again: a cursor needs refilling or a run may turn late."""
+    """When the scheduler must look again: a new slot enters a planning window, or a run may
+    turn late; not before ``min_sleep`` (to batch work) nor after ``max_sleep`` (to see new
+    deployments)."""
     wake = now + max_sleep
-    for cursor in cursors:
-        wake = min(wake, cursor - refill_before)
+    for moment in refills:
+        wake = min(wake, moment)
     for deadline in deadlines:
         if deadline > now:
             wake = min(wake, deadline)
-    return max(wake, now)
+    return max(wake, now + min_sleep)
 
 
 class Scheduler:
@@ -121,6 +133,8 @@ class Scheduler:
         lookahead: timedelta = timedelta(minutes=10),
         max_slots: int = 1000,
         max_sleep: timedelta = timedelta(seconds=5),
+        min_sleep: timedelta = timedelta(seconds=2),
+        spread: timedelta | None = None,
         on_created: Callable[[], None] | None = None,
         alert_threads: int = 2,
     ) -> None:
@@ -130,39 +144,44 @@ class Scheduler:
         self.lookahead = lookahead
         self.max_slots = max_slots
         self.max_sleep = max_sleep
+        self.min_sleep = min_sleep
+        # Each deployment plans a slot between `lookahead` and `lookahead - spread` ahead, at a
+        # fixed point given by its id, so deployments sharing a cron do not all land in one tick.
+        self.spread = lookahead / 2 if spread is None else spread
         self.on_created = on_created
+        self._refill: dict[str, datetime] = {}
         self._schedules: dict[tuple[str, str], Schedule | None] = {}
         self._alerts = ThreadPoolExecutor(alert_threads, thread_name_prefix="headrace-alert")
         self._pending_alerts: list[Any] = []
+        self._cache: list[dict[str, Any]] = []
+        self._signature: tuple[int, datetime | None] | None = None
 
     # -- one pass ---------------------------------------------------------------------------
     def tick(self, now: datetime) -> TickResult:
         """Create due and upcoming runs, skip missed ones, alert late ones. Never sleeps."""
         now = now.astimezone(UTC)
         result = TickResult()
-        deployments = [d for d in self.store.list_deployments() if not d["paused"]]
+        deployments = [d for d in self._deployments() if not d["paused"]]
         scheduled = [(d, s) for d in deployments if (s := self._schedule(d)) is not None]
         runs: list[dict[str, Any]] = []
         cursors: dict[str, datetime] = {}
+        memo: dict[Any, tuple[list[datetime], datetime | None]] = {}
         for dep, schedule in scheduled:
-            plan = self._plan(dep, schedule, now)
+            if self._refill.get(dep["id"], now) > now:
+                continue  # nothing new enters this deployment's window yet
+            plan = self._plan(dep, schedule, now, memo)
             runs.extend(plan.runs)
+            self._refill[dep["id"]] = plan.refill_at
             if plan.cursor is not None:
-                cursors[dep["id"]] = plan.cursor
-                dep["scheduled_until"] = plan.cursor
+                cursors[dep["id"]] = dep["scheduled_until"] = plan.cursor
+        refills = [self._refill[d["id"]] for d, _ in scheduled]
         result.created = self.store.create_scheduled_runs(runs, cursors)
         result.skipped = sum(1 for r in runs if r["state_type"] == "CANCELLED")
         result.skipped += self._skip_overdue([d for d, _ in scheduled if not d["catchup"]], now)
         result.late, result.late_deadlines = self._check_late(deployments, now)
         if result.created and self.on_created is not None:
             self.on_created()
-        result.next_wake = next_wake(
-            [d["scheduled_until"] for d, _ in scheduled if d["scheduled_until"] is not None],
-            result.late_deadlines,
-            now,
-            self.lookahead / 2,
-            self.max_sleep,
-        )
+        result.next_wake = next_wake(refills, result.late_deadlines, now, self.max_sleep, self.min_sleep)
         if result.created or result.skipped or result.late:
             log.info(
                 "scheduler: %s run(s) created, %s skipped, %s late",
@@ -171,6 +190,16 @@ class Scheduler:
                 result.late,
             )
         return result
+
+    def _deployments(self) -> list[dict[str, Any]]:
+        """The deployments, re-read only when one changed (cursors are kept up to date here;
+        a cursor behind another scheduler's only re-creates slots that exist, a no-op)."""
+        signature = self.store.deployments_signature()
+        if signature != self._signature:
+            self._cache = self.store.list_deployments()
+            self._signature = signature
+            self._refill.clear()
+        return self._cache
 
     def _schedule(self, dep: dict[str, Any]) -> Schedule | None:
         key = (dep["id"], dep.get("schedule") or "")
@@ -182,19 +211,29 @@ class Scheduler:
                 self._schedules[key] = None
         return self._schedules[key]
 
-    def _plan(self, dep: dict[str, Any], schedule: Schedule, now: datetime) -> Plan:
+    def _offset(self, dep: dict[str, Any]) -> timedelta:
+        return self.spread * (int(dep["id"][:8], 16) / 0x100000000)
+
+    def _plan(self, dep: dict[str, Any], schedule: Schedule, now: datetime, memo: dict[Any, Any]) -> Plan:
+        """Slots from the deployment's cursor to its horizon; missed ones skipped unless
+        ``catchup``. Deployments sharing a schedule and cursor share the work."""
         cursor = dep["scheduled_until"] or dep["created_at"]
-        if cursor > now + self.lookahead / 2:
-            return Plan([], None)
-        slots = plan_slots(schedule, cursor, now + self.lookahead, self.max_slots)
+        key = (schedule, cursor)
+        if key not in memo:  # planned to the widest horizon; each deployment takes its part
+            memo[key] = plan_slots(schedule, cursor, now + self.lookahead, self.max_slots)
+        slots, following = memo[key]
+        ahead = self.lookahead - self._offset(dep)
+        cut = bisect_right(slots, now + ahead)
+        if cut < len(slots):
+            slots, following = slots[:cut], slots[cut]
+        refill_at = now if following is None else following - ahead
         if not slots:
-            return Plan([], now + self.lookahead)
+            return Plan([], None, refill_at)
         missed = [s for s in slots if s <= now]
         skip = set(missed[:-1]) if not dep["catchup"] else set()
-        if len(skip) > 0:
+        if skip:
             log.warning(
-                "deployment %s: %s missed slot(s) from %s to %s skipped (catchup=False); "
-                "running the latest, %s",
+                "deployment %s: %s missed slot(s) from %s to %s skipped (catchup=False); running the latest, %s",
                 dep["name"],
                 len(skip),
                 missed[0].isoformat(),
@@ -202,11 +241,8 @@ class Scheduler:
                 missed[-1].isoformat(),
             )
         latest = missed[-1] if missed else None
-        runs = [
-            self._run_row(dep, s, now, skipped_for=latest if s in skip else None) for s in slots
-        ]
-        full = len(slots) >= self.max_slots
-        return Plan(runs, slots[-1] if full else max(slots[-1], now + self.lookahead))
+        runs = [self._run_row(dep, s, now, latest if s in skip else None) for s in slots]
+        return Plan(runs, slots[-1], refill_at)
 
     def _run_row(
         self, dep: dict[str, Any], slot: datetime, now: datetime, skipped_for: datetime | None
@@ -217,34 +253,27 @@ class Scheduler:
                 state_type="CANCELLED",
                 state_name="Cancelled",
                 ended_at=now,
-                state_message=SKIP_MESSAGE.format(
-                    slot=slot.isoformat(), latest=skipped_for.isoformat()
-                ),
+                state_message=SKIP_MESSAGE.format(latest=skipped_for.isoformat()),
             )
         return row
 
     def _skip_overdue(self, deployments: list[dict[str, Any]], now: datetime) -> int:
         """catchup=False: of the due runs nobody started, only the latest may still run."""
         overdue = self.store.overdue_scheduled(now, [d["id"] for d in deployments])
-        by_dep: dict[str, list[dict[str, Any]]] = {}
+        latest: dict[str, datetime] = {}
+        for run in overdue:  # oldest first, so the last one seen is the latest
+            latest[run["deployment_id"]] = run["expected_start"]
+        by_message: dict[str, list[str]] = {}
         for run in overdue:
-            by_dep.setdefault(run["deployment_id"], []).append(run)
-        skipped = 0
-        for runs in by_dep.values():
-            latest = runs[-1]["expected_start"]
-            for run in runs[:-1]:
-                msg = SKIP_MESSAGE.format(
-                    slot=run["expected_start"].isoformat(), latest=latest.isoformat()
-                )
-                skipped += len(
-                    self.store.transition_runs([run["id"]], "CANCELLED", "Cancelled", msg, now)
-                )
-        return skipped
+            if run["expected_start"] < latest[run["deployment_id"]]:
+                msg = SKIP_MESSAGE.format(latest=latest[run["deployment_id"]].isoformat())
+                by_message.setdefault(msg, []).append(run["id"])
+        return sum(
+            len(self.store.transition_runs(ids, "CANCELLED", "Cancelled", msg, now)) for msg, ids in by_message.items()
+        )
 
     # -- lateness ---------------------------------------------------------------------------
-    def _check_late(
-        self, deployments: list[dict[str, Any]], now: datetime
-    ) -> tuple[int, list[datetime]]:
+    def _check_late(self, deployments: list[dict[str, Any]], now: datetime) -> tuple[int, list[datetime]]:
         watched = {d["id"]: d for d in deployments if d.get("late_after_seconds")}
         if not watched:
             return 0, []

@@ -31,16 +31,14 @@ def get_zone(name: str) -> ZoneInfo:
         return ZoneInfo(str(name))
     except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
         raise ScheduleError(
-            f"unknown time zone {name!r}; use an IANA name such as 'UTC', "
-            "'Europe/Paris' or 'Africa/Accra'"
+            f"unknown time zone {name!r}; use an IANA name such as 'UTC', 'Europe/Paris' or 'Africa/Accra'"
         ) from exc
 
 
 def _require_aware(moment: datetime) -> None:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ScheduleError(
-            f"next_after needs an aware datetime, got the naive {moment.isoformat()}; "
-            "pass e.g. datetime.now(UTC)"
+            f"next_after needs an aware datetime, got the naive {moment.isoformat()}; pass e.g. datetime.now(UTC)"
         )
 
 
@@ -62,9 +60,7 @@ def resolve_wall_time(naive: datetime, zone: ZoneInfo) -> datetime:
     return hi.replace(microsecond=0).astimezone(zone)
 
 
-def _first_after(
-    candidates: Iterator[datetime], zone: ZoneInfo, moment: datetime, what: str
-) -> datetime:
+def _first_after(candidates: Iterator[datetime], zone: ZoneInfo, moment: datetime, what: str) -> datetime:
     """The first resolved wall time from ``candidates`` strictly after ``moment``."""
     after = moment.astimezone(UTC)  # aware datetimes in one zone compare by wall time: use UTC
     for _, naive in zip(range(_MAX_CANDIDATES), candidates, strict=False):
@@ -86,16 +82,19 @@ class Schedule:
     def next_after(self, moment: datetime) -> datetime:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def fire_times(
-        self, start: datetime, end: datetime, *, inclusive: bool = True
-    ) -> Iterator[datetime]:
+    def fire_times(self, start: datetime, end: datetime, *, inclusive: bool = True) -> Iterator[datetime]:
         """Fire times in ``[start, end]`` (``(start, end]`` if not ``inclusive``), in order."""
         moment = start - timedelta(microseconds=1) if inclusive else start
         last = end.astimezone(UTC)
+        for fire in self.iter_after(moment):
+            if fire.astimezone(UTC) > last:
+                return
+            yield fire
+
+    def iter_after(self, moment: datetime) -> Iterator[datetime]:
+        """Every fire time strictly after ``moment``, in order (``next_after`` repeated)."""
         while True:
             moment = self.next_after(moment)
-            if moment.astimezone(UTC) > last:
-                return
             yield moment
 
     def to_dict(self) -> dict[str, Any]:  # pragma: no cover - abstract
@@ -138,6 +137,19 @@ class CronSchedule(Schedule):
         candidates = (it.get_next(datetime) for _ in iter(int, 1))
         # The wall time equal to `start` may still be after `moment` (second occurrence of a fold).
         return _first_after(candidates, zone, moment, f"cron {self.cron!r}")
+
+    def iter_after(self, moment: datetime) -> Iterator[datetime]:
+        """As ``next_after`` repeated, from one croniter (much faster over many slots)."""
+        from croniter import croniter
+
+        _require_aware(moment)
+        zone, last = self.zone, moment.astimezone(UTC)
+        it = croniter(self.cron, moment.astimezone(zone).replace(tzinfo=None, microsecond=0))
+        while True:
+            fire = resolve_wall_time(it.get_next(datetime), zone)
+            if fire.astimezone(UTC) > last:  # skipped wall times collapse; folds fire once
+                last = fire.astimezone(UTC)
+                yield fire
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "cron", "cron": self.cron, "timezone": self.timezone}
@@ -229,8 +241,7 @@ class RRuleSchedule(Schedule):
             rule = rrulestr(text, dtstart=DEFAULT_ANCHOR, ignoretz=True, forceset=True)
         except (ValueError, TypeError, AttributeError) as exc:
             raise ScheduleError(
-                f"invalid rrule {self.rrule!r}: {exc}; expected e.g. "
-                "'FREQ=DAILY;BYHOUR=6;BYMINUTE=0'"
+                f"invalid rrule {self.rrule!r}: {exc}; expected e.g. 'FREQ=DAILY;BYHOUR=6;BYMINUTE=0'"
             ) from exc
         return rule
 

@@ -61,10 +61,7 @@ def serve(
         sched = Scheduler(store, on_created=wake_workers)
         targets.insert(0, ("scheduler", sched.serve))
     targets += [(getattr(c, "__name__", "component"), c) for c in (components or SERVE_COMPONENTS)]
-    threads = [
-        threading.Thread(target=fn, args=(stop,), name=f"headrace-{name}", daemon=True)
-        for name, fn in targets
-    ]
+    threads = [threading.Thread(target=fn, args=(stop,), name=f"headrace-{name}", daemon=True) for name, fn in targets]
     _on_signals(stop, pool)
     for thread in threads:
         thread.start()

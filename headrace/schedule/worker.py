@@ -80,13 +80,9 @@ class Worker:
         self._active: set[Future[Any]] = set()
         self._lock = threading.Lock()
 
-    def claim(
-        self, now: datetime, limit: int | None = None, run_ids: list[str] | None = None
-    ) -> list[dict[str, Any]]:
+    def claim(self, now: datetime, limit: int | None = None, run_ids: list[str] | None = None) -> list[dict[str, Any]]:
         """Take up to ``limit`` runs due at ``now`` (oldest slot first) for this worker."""
-        return self.store.claim_runs(
-            now, self.name, self.concurrency if limit is None else limit, run_ids=run_ids
-        )
+        return self.store.claim_runs(now, self.name, self.concurrency if limit is None else limit, run_ids=run_ids)
 
     def execute(self, run: dict[str, Any]) -> str:
         """Run one claimed run to its end; return its final state name. Never raises."""
@@ -97,9 +93,7 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - the run fails, the worker goes on
             msg = redact(f"cannot load flow {run['entrypoint']}: {first_line(exc)}")
             log.error("run %s: %s", run["name"], msg)
-            self.store.transition_runs(
-                [run["id"]], "FAILED", "Failed", msg, only_from=("PENDING", "SCHEDULED")
-            )
+            self.store.transition_runs([run["id"]], "FAILED", "Failed", msg, only_from=("PENDING", "SCHEDULED"))
             self._alert(run, "failure", "Failed", msg, None)
             return "Failed"
         try:
@@ -126,9 +120,7 @@ class Worker:
         self._alert(run, kind, state.name, redact(error or ""), rows)
         return str(state.name)
 
-    def _alert(
-        self, run: dict[str, Any], kind: str, state: str, error: str | None, rows: int | None
-    ) -> None:
+    def _alert(self, run: dict[str, Any], kind: str, state: str, error: str | None, rows: int | None) -> None:
         if not run.get("deployment_id"):
             return
         try:

@@ -47,9 +47,7 @@ def slot_key(deployment_id: str, slot: datetime) -> str:
 
 class DeploymentsMixin(StoreBase):
     # -- deployments ------------------------------------------------------------------
-    def upsert_deployment(
-        self, values: dict[str, Any], now: datetime | None = None
-    ) -> dict[str, Any]:
+    def upsert_deployment(self, values: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
         """Create or update the deployment named ``values["name"]``; return its row.
 
         A changed schedule restarts planning at ``now``: future scheduled runs of the
@@ -78,17 +76,11 @@ class DeploymentsMixin(StoreBase):
                 self._cancel_future(conn, old["id"], now, "the deployment's schedule changed", now)
             if changes:
                 changes["updated_at"] = now
-                conn.execute(
-                    update(deployments).where(deployments.c.id == old["id"]).values(**changes)
-                )
+                conn.execute(update(deployments).where(deployments.c.id == old["id"]).values(**changes))
             return {**old, **changes}
 
-    def _deployment_row(
-        self, conn: Connection, name_or_id: str, *, lock: bool = False
-    ) -> dict[str, Any] | None:
-        query = select(deployments).where(
-            (deployments.c.name == name_or_id) | (deployments.c.id == name_or_id)
-        )
+    def _deployment_row(self, conn: Connection, name_or_id: str, *, lock: bool = False) -> dict[str, Any] | None:
+        query = select(deployments).where((deployments.c.name == name_or_id) | (deployments.c.id == name_or_id))
         if lock and self.dialect == "postgresql":
             query = query.with_for_update()
         row = conn.execute(query).mappings().first()
@@ -98,29 +90,20 @@ class DeploymentsMixin(StoreBase):
         with self.read() as conn:
             row = self._deployment_row(conn, name_or_id)
         if row is None:
-            raise ScheduleError(
-                f"no deployment named {name_or_id!r}; `headrace deployments list` shows them"
-            )
+            raise ScheduleError(f"no deployment named {name_or_id!r}; `headrace deployments list` shows them")
         return row
 
     def list_deployments(self) -> list[dict[str, Any]]:
         with self.read() as conn:
-            return [
-                _row(r)
-                for r in conn.execute(select(deployments).order_by(deployments.c.name)).mappings()
-            ]
+            return [_row(r) for r in conn.execute(select(deployments).order_by(deployments.c.name)).mappings()]
 
-    def set_deployment_paused(
-        self, name_or_id: str, paused: bool, now: datetime | None = None
-    ) -> dict[str, Any]:
+    def set_deployment_paused(self, name_or_id: str, paused: bool, now: datetime | None = None) -> dict[str, Any]:
         """Pause (cancelling its not-yet-started scheduled runs) or resume from ``now``."""
         now = (now or utcnow()).astimezone(UTC)
         with self.transaction() as conn:
             row = self._deployment_row(conn, name_or_id, lock=True)
             if row is None:
-                raise ScheduleError(
-                    f"no deployment named {name_or_id!r}; `headrace deployments list` shows them"
-                )
+                raise ScheduleError(f"no deployment named {name_or_id!r}; `headrace deployments list` shows them")
             values: dict[str, Any] = {"paused": paused, "updated_at": now}
             if paused:
                 self._cancel_future(conn, row["id"], None, "the deployment was paused", now)
@@ -148,9 +131,7 @@ class DeploymentsMixin(StoreBase):
         self._transition(conn, ids, "CANCELLED", "Cancelled", message, now, ("SCHEDULED",))
 
     # -- scheduled runs ----------------------------------------------------------------
-    def create_scheduled_runs(
-        self, runs: list[dict[str, Any]], cursors: dict[str, datetime] | None = None
-    ) -> int:
+    def create_scheduled_runs(self, runs: list[dict[str, Any]], cursors: dict[str, datetime] | None = None) -> int:
         """Insert scheduled runs, ignoring slots that exist; advance deployment cursors.
 
         Returns the number of rows actually created.
@@ -161,9 +142,7 @@ class DeploymentsMixin(StoreBase):
         created = 0
         with self.transaction() as conn:
             if runs:
-                stmt = ins(flow_runs).on_conflict_do_nothing(
-                    index_elements=[flow_runs.c.idempotency_key]
-                )
+                stmt = ins(flow_runs).on_conflict_do_nothing(index_elements=[flow_runs.c.idempotency_key])
                 created = len(conn.execute(stmt.returning(flow_runs.c.id), runs).all())
             if cursors:
                 stmt2 = (
@@ -174,25 +153,36 @@ class DeploymentsMixin(StoreBase):
                 conn.execute(stmt2, [{"b_id": k, "b_until": v} for k, v in cursors.items()])
         return created
 
-    def overdue_scheduled(
-        self, now: datetime, deployment_ids: Iterable[str]
-    ) -> list[dict[str, Any]]:
-        """Scheduled (not backfill) runs of these deployments due at or before ``now``."""
+    def overdue_scheduled(self, now: datetime, deployment_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """Scheduled (not backfill) runs due at or before ``now``, oldest first, of those of
+        these deployments that have more than one such run (the others need no skipping)."""
         ids, now = list(deployment_ids), now.astimezone(UTC)
         if not ids:
             return []
+        due = (
+            flow_runs.c.state_type == "SCHEDULED",
+            flow_runs.c.expected_start <= now,
+            ~flow_runs.c.idempotency_key.contains(BACKFILL_MARK),
+        )
+        crowded = (
+            select(flow_runs.c.deployment_id).where(*due).group_by(flow_runs.c.deployment_id).having(func.count() > 1)
+        )
         query = (
             select(flow_runs.c.id, flow_runs.c.deployment_id, flow_runs.c.expected_start)
-            .where(
-                flow_runs.c.state_type == "SCHEDULED",
-                flow_runs.c.expected_start <= now,
-                flow_runs.c.deployment_id.in_(ids),
-                ~flow_runs.c.idempotency_key.contains(BACKFILL_MARK),
-            )
+            .where(*due, flow_runs.c.deployment_id.in_(crowded))
             .order_by(flow_runs.c.expected_start)
         )
+        wanted = set(ids)
         with self.read() as conn:
-            return [_row(r) for r in conn.execute(query).mappings()]
+            rows = [_row(r) for r in conn.execute(query).mappings()]
+        return [r for r in rows if r["deployment_id"] in wanted]
+
+    def deployments_signature(self) -> tuple[int, datetime | None]:
+        """Changes whenever a deployment is added, changed, paused or resumed."""
+        query = select(func.count(), func.max(deployments.c.updated_at))
+        with self.read() as conn:
+            count, latest = conn.execute(query).one()
+        return int(count), as_utc(latest)
 
     def transition_runs(
         self,
@@ -242,9 +232,7 @@ class DeploymentsMixin(StoreBase):
         }
         if state_type in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
             values["ended_at"] = now
-        conn.execute(
-            update(flow_runs).where(flow_runs.c.id.in_([r[0] for r in rows])).values(**values)
-        )
+        conn.execute(update(flow_runs).where(flow_runs.c.id.in_([r[0] for r in rows])).values(**values))
         conn.execute(
             insert(state_changes),
             [
@@ -264,9 +252,7 @@ class DeploymentsMixin(StoreBase):
 
     def next_scheduled_start(self) -> datetime | None:
         """The earliest ``expected_start`` of a run waiting to be claimed."""
-        query = select(func.min(flow_runs.c.expected_start)).where(
-            flow_runs.c.state_type == "SCHEDULED"
-        )
+        query = select(func.min(flow_runs.c.expected_start)).where(flow_runs.c.state_type == "SCHEDULED")
         with self.read() as conn:
             return as_utc(conn.execute(query).scalar())
 
@@ -339,11 +325,7 @@ class DeploymentsMixin(StoreBase):
                 ],
             )
             rows = (
-                conn.execute(
-                    select(flow_runs)
-                    .where(flow_runs.c.id.in_(chosen))
-                    .order_by(flow_runs.c.expected_start)
-                )
+                conn.execute(select(flow_runs).where(flow_runs.c.id.in_(chosen)).order_by(flow_runs.c.expected_start))
                 .mappings()
                 .all()
             )
@@ -416,9 +398,7 @@ class DeploymentsMixin(StoreBase):
     def mark_alerted(self, flow_run_id: str, kind: str, now: datetime | None = None) -> bool:
         """Record that ``kind`` was alerted for a run; False if someone already did."""
         ins = pg_insert if self.dialect == "postgresql" else sqlite_insert
-        stmt = ins(run_alerts).values(
-            flow_run_id=flow_run_id, kind=kind, sent_at=(now or utcnow()).astimezone(UTC)
-        )
+        stmt = ins(run_alerts).values(flow_run_id=flow_run_id, kind=kind, sent_at=(now or utcnow()).astimezone(UTC))
         with self.transaction() as conn:
             return bool(conn.execute(stmt.on_conflict_do_nothing()).rowcount)
 

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 T0 = datetime(2024, 1, 1, 6, 0, tzinfo=UTC)
+NO_SPREAD = timedelta(0)  # every deployment plans exactly `lookahead` ahead: exact counts
 
 FLOWS = """
 from pathlib import Path

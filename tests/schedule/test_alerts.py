@@ -14,7 +14,7 @@ from headrace import flow
 from headrace.schedule import CronSchedule, Deployment, Email, Scheduler, SlackWebhook, Webhook, Worker
 from headrace.schedule.alerts import AlertEvent
 
-from .conftest import T0
+from .conftest import NO_SPREAD, T0
 
 HOUR = timedelta(hours=1)
 EVENT = AlertEvent(
@@ -168,7 +168,7 @@ def test_deployment_alerts_on_failure_and_success_from_the_worker(store, flow_fi
         schedule=CronSchedule("0 * * * *"),
         on_success=[SlackWebhook(http_server.url, retries=0)],
     ).apply(now=T0)
-    Scheduler(store).tick(T0 + HOUR)
+    Scheduler(store, spread=NO_SPREAD).tick(T0 + HOUR)
     states = sorted(Worker(store).run_due(T0 + HOUR))
     assert states == ["Completed", "Failed"]
     payloads = [b["json"] for b in http_server.bodies]

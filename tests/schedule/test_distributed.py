@@ -9,7 +9,7 @@ from datetime import timedelta
 from headrace.schedule import CronSchedule, Deployment, Scheduler, Worker
 from headrace.store import open_store
 
-from .conftest import T0
+from .conftest import NO_SPREAD, T0
 
 
 def _together(functions) -> list:
@@ -43,7 +43,7 @@ def test_two_schedulers_and_four_workers_run_each_slot_once(store_url, flow_file
         Deployment(flow, name, parameters={"label": name}, schedule=CronSchedule("* * * * *"), catchup=True).apply(
             store=stores[0], now=T0
         )
-    schedulers = [Scheduler(stores[i], lookahead=timedelta(minutes=2)) for i in range(2)]
+    schedulers = [Scheduler(stores[i], spread=NO_SPREAD, lookahead=timedelta(minutes=2)) for i in range(2)]
     workers = [Worker(stores[2 + i], name=f"w{i}", concurrency=3) for i in range(4)]
     end = T0 + timedelta(minutes=10)
     now = T0

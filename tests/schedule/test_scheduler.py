@@ -11,7 +11,7 @@ from headrace.errors import ScheduleError
 from headrace.schedule import CronSchedule, Deployment, IntervalSchedule, Scheduler, Webhook, Worker
 from headrace.schedule.scheduler import next_wake
 
-from .conftest import T0, FlowFile
+from .conftest import NO_SPREAD, T0, FlowFile
 
 MIN = timedelta(minutes=1)
 
@@ -29,7 +29,7 @@ def runs_of(store, dep: Deployment) -> list[dict[str, Any]]:
 
 def test_runs_are_created_ahead_once_whatever_the_number_of_schedulers(store, flow_file) -> None:
     dep = deploy(flow_file)
-    first, second = Scheduler(store), Scheduler(store)
+    first, second = Scheduler(store, spread=NO_SPREAD), Scheduler(store, spread=NO_SPREAD)
     assert first.tick(T0).created == 2  # 06:00 and 06:10 (lookahead 10 min)
     assert second.tick(T0).created == 0
     assert first.tick(T0 + 30 * MIN).created == 3  # 06:20 .. 06:40
@@ -41,7 +41,7 @@ def test_runs_are_created_ahead_once_whatever_the_number_of_schedulers(store, fl
 
 def test_a_worker_runs_a_due_slot_with_its_scheduled_time(store, flow_file) -> None:
     deploy(flow_file)
-    Scheduler(store).tick(T0)
+    Scheduler(store, spread=NO_SPREAD).tick(T0)
     worker = Worker(store)
     assert worker.run_due(T0 - MIN) == []  # nothing due yet
     assert worker.run_due(T0 + timedelta(seconds=1)) == ["Completed"]
@@ -51,9 +51,9 @@ def test_a_worker_runs_a_due_slot_with_its_scheduled_time(store, flow_file) -> N
 
 def test_restart_without_catchup_runs_only_the_latest_missed_slot(store, flow_file) -> None:
     dep = deploy(flow_file)
-    Scheduler(store).tick(T0 - MIN)  # plans 06:00 and 06:10, then "crashes"
+    Scheduler(store, spread=NO_SPREAD).tick(T0 - MIN)  # plans 06:00 and 06:10, then "crashes"
     later = T0 + timedelta(hours=1, seconds=30)  # back at 07:00:30
-    result = Scheduler(store).tick(later)
+    result = Scheduler(store, spread=NO_SPREAD).tick(later)
     assert Worker(store).run_due(later) == ["Completed"]
     runs = runs_of(store, dep)
     by_slot = {r["expected_start"]: r for r in runs}
@@ -68,9 +68,9 @@ def test_restart_without_catchup_runs_only_the_latest_missed_slot(store, flow_fi
 
 def test_restart_with_catchup_runs_every_missed_slot_oldest_first(store, flow_file) -> None:
     dep = deploy(flow_file, catchup=True)
-    Scheduler(store).tick(T0 - MIN)
+    Scheduler(store, spread=NO_SPREAD).tick(T0 - MIN)
     later = T0 + timedelta(minutes=30, seconds=5)
-    Scheduler(store).tick(later)
+    Scheduler(store, spread=NO_SPREAD).tick(later)
     states = Worker(store, concurrency=2).run_due(later, limit=10)
     assert states == ["Completed"] * 4
     assert [ln.split()[1][11:16] for ln in flow_file.lines()] == ["06:00", "06:10", "06:20", "06:30"]
@@ -79,7 +79,7 @@ def test_restart_with_catchup_runs_every_missed_slot_oldest_first(store, flow_fi
 
 def test_pause_cancels_waiting_runs_and_resume_does_not_catch_up(store, flow_file) -> None:
     dep = deploy(flow_file)
-    sched = Scheduler(store)
+    sched = Scheduler(store, spread=NO_SPREAD)
     sched.tick(T0)
     store.set_deployment_paused(dep.name, True, now=T0 + MIN)
     assert sched.tick(T0 + 30 * MIN).created == 0
@@ -94,17 +94,17 @@ def test_pause_cancels_waiting_runs_and_resume_does_not_catch_up(store, flow_fil
 
 def test_changing_the_schedule_cancels_runs_of_the_old_one(store, flow_file) -> None:
     dep = deploy(flow_file)
-    Scheduler(store).tick(T0 - MIN)
+    Scheduler(store, spread=NO_SPREAD).tick(T0 - MIN)
     dep.schedule = CronSchedule("5 * * * *")
     dep.apply(now=T0 - MIN)
-    Scheduler(store).tick(T0 - MIN)
+    Scheduler(store, spread=NO_SPREAD).tick(T0 - MIN)
     waiting = [r for r in runs_of(store, dep) if r["state_name"] == "Scheduled"]
     assert [r["expected_start"] for r in waiting] == [T0 + 5 * MIN]
 
 
 def test_deployment_concurrency_limit_holds_back_extra_runs(store, flow_file) -> None:
     dep = deploy(flow_file, cron="* * * * *", concurrency_limit=1, catchup=True)
-    Scheduler(store).tick(T0 + 3 * MIN)
+    Scheduler(store, spread=NO_SPREAD).tick(T0 + 3 * MIN)
     worker = Worker(store, concurrency=4)
     claimed = worker.claim(T0 + 3 * MIN)
     assert len(claimed) == 1  # four are due, the limit is one
@@ -122,7 +122,7 @@ def test_a_flow_file_that_no_longer_imports_fails_its_run_and_others_go_on(store
     Deployment(load_flow(f"{broken}:ticker"), "broken", schedule=CronSchedule("0 * * * *")).apply(now=T0 - MIN)
     deploy(flow_file, "fine", cron="0 * * * *")
     broken.write_text("import not_a_module_anywhere\n")
-    Scheduler(store).tick(T0)
+    Scheduler(store, spread=NO_SPREAD).tick(T0)
     states = sorted(Worker(store).run_due(T0 + MIN))
     assert states == ["Completed", "Failed"]
     failed = store.list_flow_runs(state="Failed")[0]
@@ -137,12 +137,12 @@ def test_late_runs_alert_once_through_the_deployments_failure_alerts(store, flow
         late_after=timedelta(minutes=5),
         on_failure=[Webhook(http_server.url, retries=0, timeout=5)],
     )
-    sched = Scheduler(store)
+    sched = Scheduler(store, spread=NO_SPREAD)
     result = sched.tick(T0)
     assert result.late == 0 and T0 + 5 * MIN in result.late_deadlines
     assert sched.tick(T0 + 4 * MIN).late == 0
     assert sched.tick(T0 + 6 * MIN).late == 1
-    assert Scheduler(store).tick(T0 + 7 * MIN).late == 0  # another scheduler: not twice
+    assert Scheduler(store, spread=NO_SPREAD).tick(T0 + 7 * MIN).late == 0  # another scheduler: not twice
     sched.drain_alerts(timeout=10)
     assert len(http_server.bodies) == 1
     body = http_server.bodies[0]["json"]
@@ -150,11 +150,19 @@ def test_late_runs_alert_once_through_the_deployments_failure_alerts(store, flow
     assert "not finished 6m after its scheduled time" in body["text"]
 
 
-def test_next_wake_is_a_pure_function_of_cursors_and_deadlines() -> None:
-    wake = next_wake([T0 + 10 * MIN], [T0 + 2 * MIN, T0 - MIN], T0, 5 * MIN, timedelta(seconds=30))
-    assert wake == T0 + timedelta(seconds=30)
-    assert next_wake([T0 + 6 * MIN], [T0 + 20 * 1_000 * MIN], T0, 5 * MIN, 10 * MIN) == T0 + MIN
-    assert next_wake([T0 - MIN], [], T0, 5 * MIN, MIN) == T0  # overdue refill: now
+def test_next_wake_is_a_pure_function_of_refills_and_deadlines() -> None:
+    sleep = timedelta(seconds=30)
+    assert next_wake([T0 + 10 * MIN], [T0 + 2 * MIN, T0 - MIN], T0, sleep) == T0 + sleep
+    assert next_wake([T0 + MIN], [T0 + 1_000 * MIN], T0, 10 * MIN) == T0 + MIN
+    assert next_wake([], [T0 + 2 * MIN], T0, 10 * MIN) == T0 + 2 * MIN
+    assert next_wake([T0 - MIN], [], T0, MIN) == T0  # a refill already due: now
+    assert next_wake([T0 + MIN], [], T0, 10 * MIN, min_sleep=2 * MIN) == T0 + 2 * MIN  # batched
+
+
+def test_tick_says_when_the_next_slot_enters_the_window(store, flow_file) -> None:
+    deploy(flow_file, cron="0 * * * *")
+    result = Scheduler(store, spread=NO_SPREAD, lookahead=10 * MIN, max_sleep=timedelta(hours=2)).tick(T0)
+    assert result.next_wake == T0 + 50 * MIN  # 07:00 is planned at 06:50
 
 
 def test_interval_deployments_and_bad_deployments(store, flow_file) -> None:
@@ -162,8 +170,27 @@ def test_interval_deployments_and_bad_deployments(store, flow_file) -> None:
         flow_file.load(), "quarter-hourly", schedule=IntervalSchedule(timedelta(minutes=15), anchor_date=T0)
     )
     dep.apply(now=T0 - MIN)
-    assert Scheduler(store).tick(T0).created == 1  # 06:00; 06:15 is past the lookahead
+    assert Scheduler(store, spread=NO_SPREAD).tick(T0).created == 1  # 06:00; 06:15 is past the lookahead
     with pytest.raises(ScheduleError, match="schedule must be"):
         Deployment(flow_file.load(), "bad", schedule="0 6 * * *")  # type: ignore[arg-type]
     with pytest.raises(ScheduleError, match="no deployment named 'nope'"):
         store.get_deployment("nope")
+
+
+def test_deployments_sharing_a_cron_plan_in_different_ticks_yet_ahead_of_time(store, flow_file) -> None:
+    flow = flow_file.load()
+    for i in range(20):
+        Deployment(flow, f"d{i}", schedule=CronSchedule("* * * * *")).apply(now=T0 - MIN)
+    sched = Scheduler(store, lookahead=10 * MIN)  # spread: half the lookahead by default
+    sched.tick(T0)
+    created, now = [], T0 + timedelta(seconds=5)
+    while now < T0 + 5 * MIN:
+        result = sched.tick(now)
+        created.append(result.created)
+        assert result.next_wake is not None and result.next_wake <= now + timedelta(seconds=5)
+        now = result.next_wake if result.next_wake > now else now + timedelta(seconds=1)
+    assert max(created) < 20  # no tick had to create a run for every deployment at once
+    later = [r for r in store.list_flow_runs(limit=1000) if r["created_at"] > T0]
+    assert len(later) >= 20 * 4
+    for row in later:  # after the first window, each slot was planned at least 5 min ahead
+        assert row["expected_start"] - row["created_at"] >= 5 * MIN - timedelta(seconds=5)

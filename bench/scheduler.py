@@ -1,0 +1,226 @@
+"""Scheduler benchmark (issue 5, "Speed").
+
+1. Fake clock: 1,000 deployments on a cron of every minute; the scheduler ticks
+   whenever its pure ``next_wake`` says, over a simulated day. Reports the wall
+   time per tick and the scheduler's CPU per simulated hour. A stand-in worker
+   marks due runs completed between ticks (not timed), so the store grows as
+   it would in production.
+2. Real clock: the same 1,000 deployments served by the scheduler and workers
+   for 3 minutes; reports the lateness from scheduled time to Running (p50, p99).
+
+Targets: a tick over 1,000 deployments under 50 ms; p99 lateness under 1 s.
+
+    .venv/bin/python bench/scheduler.py                  # the issue's numbers
+    .venv/bin/python bench/scheduler.py --hours 2 --real-seconds 70   # quicker
+    .venv/bin/python bench/scheduler.py --store postgresql://postgres@127.0.0.1:5432/test
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import text, update
+
+FLOW = """
+from headrace import flow
+
+@flow(name="bench")
+def bench(n: int = 0):
+    return n
+"""
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def open_fresh(url: str | None, folder: Path, name: str):  # type: ignore[no-untyped-def]
+    from headrace.store import open_store
+
+    if url is None:
+        return open_store(f"sqlite:///{folder / name}.db")
+    schema = f"bench_{name}_{os.getpid()}"
+    admin = open_store(url)
+    with admin.engine.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        conn.commit()
+    admin.close()
+    sep = "&" if "?" in url else "?"
+    return open_store(f"{url}{sep}options=-csearch_path%3D{schema}")
+
+
+def deploy_many(store, flow_file: Path, count: int, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    from headrace.engine import load_flow
+    from headrace.schedule import CronSchedule, Deployment
+
+    flow = load_flow(f"{flow_file}:bench")
+    for i in range(count):
+        Deployment(flow, f"bench-{i:04d}", parameters={"n": i}, schedule=CronSchedule("* * * * *")).apply(
+            store=store, now=now
+        )
+
+
+def fake_clock_phase(store, flow_file: Path, count: int, hours: float) -> None:  # type: ignore[no-untyped-def]
+    from headrace.schedule import Scheduler
+    from headrace.store.schema import flow_runs
+
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    deploy_many(store, flow_file, count, start)
+    scheduler = Scheduler(store)
+    now, end = start, start + timedelta(hours=hours)
+    ticks: list[float] = []
+    busy: list[float] = []  # ticks that created runs (a new minute entered the window)
+    cpu_by_hour: dict[int, float] = {}
+    created = 0
+    while now < end:
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        result = scheduler.tick(now)
+        ticks.append(time.perf_counter() - wall0)
+        hour = int((now - start).total_seconds() // 3600)
+        cpu_by_hour[hour] = cpu_by_hour.get(hour, 0.0) + time.process_time() - cpu0
+        created += result.created
+        if result.created:
+            busy.append(ticks[-1] * 1000)
+        with store.transaction() as conn:  # the stand-in worker: due runs are done
+            conn.execute(
+                update(flow_runs)
+                .where(flow_runs.c.state_type == "SCHEDULED", flow_runs.c.expected_start <= now)
+                .values(state_type="COMPLETED", state_name="Completed", ended_at=now)
+            )
+        now = max(result.next_wake or now, now + timedelta(milliseconds=1))
+    ms = [t * 1000 for t in ticks]
+    cpu = list(cpu_by_hour.values())
+    print(
+        f"fake clock: {count} deployments every minute, {hours:g} simulated hour(s), "
+        f"{len(ticks)} ticks, {created} runs created"
+    )
+    print(
+        f"  tick wall time: mean {statistics.mean(ms):.1f} ms, p50 {pct(ms, 0.5):.1f} ms, "
+        f"p99 {pct(ms, 0.99):.1f} ms, max {max(ms):.1f} ms (target < 50 ms)"
+    )
+    print(
+        f"  ticks that created runs ({len(busy)}): p50 {pct(busy, 0.5):.1f} ms, "
+        f"p99 {pct(busy, 0.99):.1f} ms; first tick (plans the whole lookahead) {ms[0]:.1f} ms"
+    )
+    print(f"  scheduler CPU per simulated hour: mean {statistics.mean(cpu):.2f} s, max {max(cpu):.2f} s")
+
+
+def real_clock_phase(
+    store,
+    flow_file: Path,
+    count: int,
+    seconds: float,  # type: ignore[no-untyped-def]
+    processes: int,
+    concurrency: int,
+) -> None:
+    from headrace.schedule.service import serve
+    from headrace.store import utcnow
+
+    began = utcnow()
+    deploy_many(store, flow_file, count, began)
+    env = {**os.environ, "HEADRACE_STORE": store.url, "HEADRACE_LOG_LEVEL": "WARNING"}
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from headrace.cli import main; sys.exit(main())",
+        "worker",
+        "--concurrency",
+        str(concurrency),
+    ]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL) for _ in range(processes)]
+    stop = threading.Event()
+    workers = 0 if processes else 1
+    thread = threading.Thread(
+        target=serve, args=(store,), daemon=True, kwargs={"stop": stop, "workers": workers, "concurrency": concurrency}
+    )
+    thread.start()
+    time.sleep(seconds)  # the real-clock phase is meant to take wall time
+    stop.set()
+    for proc in procs:
+        proc.terminate()
+    thread.join(60)
+    for proc in procs:
+        proc.wait(60)
+    report_lateness(store, began, began + timedelta(seconds=seconds), count, processes, concurrency)
+
+
+def report_lateness(
+    store,
+    began: datetime,
+    ended: datetime,
+    count: int,  # type: ignore[no-untyped-def]
+    processes: int,
+    concurrency: int,
+) -> None:
+    from headrace.store.schema import flow_runs
+
+    query = flow_runs.select().where(
+        flow_runs.c.expected_start > began, flow_runs.c.expected_start <= ended - timedelta(seconds=5)
+    )
+    with store.read() as conn:
+        rows = conn.execute(query).mappings().all()
+    late, missing = [], 0
+    for row in rows:
+        if row["started_at"] is None:
+            missing += 1
+            continue
+        started = row["started_at"].replace(tzinfo=UTC) if row["started_at"].tzinfo is None else row["started_at"]
+        expected = (
+            row["expected_start"].replace(tzinfo=UTC) if row["expected_start"].tzinfo is None else row["expected_start"]
+        )
+        late.append((started - expected).total_seconds())
+    who = f"{processes} worker process(es)" if processes else "1 in-process worker"
+    print(
+        f"real clock: {count} deployments every minute for {(ended - began).total_seconds():.0f} s "
+        f"on {store.dialect}, {who} x {concurrency} at a time; {len(rows)} runs due, "
+        f"{len(late)} started, {missing} not started"
+    )
+    if late:
+        print(
+            f"  lateness scheduled -> Running: p50 {pct(late, 0.5):.3f} s, p99 {pct(late, 0.99):.3f} s, "
+            f"max {max(late):.3f} s (target p99 < 1 s)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--deployments", type=int, default=1000)
+    parser.add_argument("--hours", type=float, default=24.0, help="simulated hours (fake clock)")
+    parser.add_argument("--real-seconds", type=float, default=180.0, help="real-clock phase length; 0 skips it")
+    parser.add_argument(
+        "--store", default=None, help="PostgreSQL URL (a scratch schema is created); default SQLite files"
+    )
+    parser.add_argument(
+        "--processes", type=int, default=0, help="worker processes for the real-clock phase (0: workers in-process)"
+    )
+    parser.add_argument("--concurrency", type=int, default=16, help="runs at once per worker")
+    args = parser.parse_args()
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="headrace-bench-") as tmp:
+        folder = Path(tmp)
+        os.environ["HEADRACE_HOME"] = str(folder)
+        flow_file = folder / "bench_flow.py"
+        flow_file.write_text(FLOW)
+        if args.hours > 0:
+            fake_clock_phase(open_fresh(args.store, folder, "fake"), flow_file, args.deployments, args.hours)
+        if args.real_seconds > 0:
+            store = open_fresh(args.store, folder, "real")
+            os.environ["HEADRACE_STORE"] = store.url
+            real_clock_phase(store, flow_file, args.deployments, args.real_seconds, args.processes, args.concurrency)
+
+
+if __name__ == "__main__":
+    main()
