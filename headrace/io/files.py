@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
+import tempfile
 import urllib.parse
 import uuid
 from collections.abc import Iterable
@@ -26,7 +27,7 @@ from headrace.engine.context import current_task_run, record_dataset
 from headrace.errors import DataFileError, DataIOError
 from headrace.io import _frames
 from headrace.io import fs as fsmod
-from headrace.io._text import Parsed, parse_csv, parse_ndjson
+from headrace.io._text import Parsed, parse_csv, parse_ndjson_file
 
 log = logging.getLogger("headrace.io")
 
@@ -109,13 +110,13 @@ def _kind(fs: Any) -> str:
 
 def _read_text(fs: Any, path: str, fmt: str) -> Parsed:
     name = fsmod.uri(fs, path)
+    if fmt == "ndjson":
+        return _read_ndjson(fs, path, name)
     try:
         with fs.open(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
         raise DataFileError(f"no such file: {name}") from None
-    if fmt == "ndjson":
-        return parse_ndjson(data, name)
     if fmt == "csv":
         return parse_csv(data, name)
     try:
@@ -129,6 +130,20 @@ def _read_text(fs: Any, path: str, fmt: str) -> Parsed:
         return Parsed(pa.Table.from_pylist(records))
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise DataFileError(f"cannot read JSON file {name}: {exc}") from None
+
+
+def _read_ndjson(fs: Any, path: str, name: str) -> Parsed:
+    if fsmod.is_local(fs):
+        if not fs.exists(path):
+            raise DataFileError(f"no such file: {name}")
+        return parse_ndjson_file(path, name)
+    with tempfile.TemporaryDirectory() as tmp:  # DuckDB reads local files; fetch it once
+        local = posixpath.join(tmp, "data.ndjson")
+        try:
+            fs.get(path, local)
+        except FileNotFoundError:
+            raise DataFileError(f"no such file: {name}") from None
+        return parse_ndjson_file(local, name)
 
 
 def _read_parquet(fs: Any, files: list[str], base: str) -> pa.Table:
@@ -159,8 +174,9 @@ def _concat(tables: list[pa.Table], pattern: str) -> pa.Table:
 def _quarantine_table(fs: Any, files: list[str], parsed: list[Parsed]) -> pa.Table:
     cols: dict[str, list[Any]] = {"file": [], "line": [], "raw": [], "reason": []}
     for f, p in zip(files, parsed, strict=True):
+        name = fsmod.uri(fs, f)
         for line, raw, reason in p.bad:
-            cols["file"].append(fsmod.uri(fs, f))
+            cols["file"].append(name)
             cols["line"].append(line)
             cols["raw"].append(raw)
             cols["reason"].append(reason)

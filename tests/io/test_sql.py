@@ -133,3 +133,11 @@ def test_a_failed_load_leaves_the_table_as_it_was(db_url: str) -> None:
         write_table(bad, "sales", db_url, mode="append", load_key="k")
     assert [r[0] for r in rows(db_url)] == [1, 2]
     assert write_table(sales([3]), "sales", db_url, load_key="k") == 1  # not recorded as done
+
+
+def test_merge_with_fewer_columns_keeps_the_others(db_url: str) -> None:
+    write_table(sales([1, 2]), "sales", db_url, mode="merge", keys=["order_id"])
+    partial = pd.DataFrame({"order_id": [2, 3], "amount": [50.0, 60.0]})
+    write_table(partial, "sales", db_url, mode="merge", keys=["order_id"])
+    got = [(r[0], r[2], r[3]) for r in rows(db_url)]
+    assert got == [(1, 11.0, "North"), (2, 50.0, "North"), (3, 60.0, None)]
