@@ -92,7 +92,7 @@ def _load(con: Any, stage: str, data: pa.Table, spec: WriteSpec) -> int:
         con.execute(f"ALTER TABLE {spec.qualified} ADD COLUMN {quote(field.name)} {typ}")
         log.warning("schema evolution: added nullable column %s %s to table %s",
                     field.name, typ, spec.name)
-    _apply_mode(con, stage, data, spec)
+    _apply_mode(con, stage, data, spec, list(_columns(con, spec)))
     if spec.load_key:
         con.execute(f"INSERT INTO {qualified(LEDGER_TABLE, spec.schema)} VALUES "
                     "($1, $2, $3, $4, now())", [spec.load_key, spec.name, spec.mode, data.num_rows])
@@ -116,13 +116,25 @@ def _columns(con: Any, spec: WriteSpec) -> dict[str, str]:
     return {str(name): str(typ) for name, typ in rows}
 
 
-def _apply_mode(con: Any, stage: str, data: pa.Table, spec: WriteSpec) -> None:
+def _apply_mode(con: Any, stage: str, data: pa.Table, spec: WriteSpec,
+                table_cols: list[str]) -> None:
     cols = ", ".join(quote(n) for n in data.column_names)
+    insert = f"INSERT INTO {spec.qualified} ({cols}) SELECT {cols} FROM {quote(stage)} s"
+    match = spec.keys if spec.mode == "merge" else spec.partition_by
+    cond = " AND ".join(f"t.{quote(c)} IS NOT DISTINCT FROM s.{quote(c)}" for c in match)
     if spec.mode == "replace":
         con.execute(f"DELETE FROM {spec.qualified}")
+    elif spec.mode == "merge" and not set(table_cols) <= set(data.column_names):
+        # The frame has only some columns: update those in place, keep the rest.
+        rest = [n for n in data.column_names if n not in spec.keys]
+        if rest:
+            sets = ", ".join(f"{quote(n)} = s.{quote(n)}" for n in rest)
+            con.execute(f"UPDATE {spec.qualified} t SET {sets} FROM {quote(stage)} s "
+                        f"WHERE {cond}")
+        con.execute(f"{insert} WHERE NOT EXISTS (SELECT 1 FROM {spec.qualified} t "
+                    f"WHERE {cond})")
+        return
     elif spec.mode in ("merge", "overwrite_partitions"):
-        match = spec.keys if spec.mode == "merge" else spec.partition_by
-        cond = " AND ".join(f"t.{quote(c)} IS NOT DISTINCT FROM s.{quote(c)}" for c in match)
         con.execute(f"DELETE FROM {spec.qualified} t WHERE EXISTS "
                     f"(SELECT 1 FROM {quote(stage)} s WHERE {cond})")
-    con.execute(f"INSERT INTO {spec.qualified} ({cols}) SELECT {cols} FROM {quote(stage)}")
+    con.execute(insert)

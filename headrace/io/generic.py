@@ -152,7 +152,17 @@ def _apply_mode(conn: sa.Connection, table: sa.Table, data: pa.Table, spec: Writ
         conn.execute(stage.insert(), rows)
     match = spec.keys if spec.mode == "merge" else spec.partition_by
     cond = sa.and_(*[table.c[c].is_not_distinct_from(stage.c[c]) for c in match])
-    conn.execute(table.delete().where(sa.exists().where(cond)))
     names = data.column_names
-    conn.execute(table.insert().from_select(names, sa.select(*[stage.c[n] for n in names])))
+    select = sa.select(*[stage.c[n] for n in names])
+    if spec.mode == "merge" and len(names) < len(table.columns):
+        # The frame has only some columns: update those in place, keep the rest.
+        rest = [n for n in names if n not in spec.keys]
+        if rest:
+            conn.execute(table.update().values(
+                {n: sa.select(stage.c[n]).where(cond).scalar_subquery() for n in rest})
+                .where(sa.exists().where(cond)))
+        select = select.where(~sa.exists().where(cond).correlate(stage))
+    else:
+        conn.execute(table.delete().where(sa.exists().where(cond)))
+    conn.execute(table.insert().from_select(names, select))
     stage.drop(conn)
