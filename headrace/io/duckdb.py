@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import urllib.parse
 import uuid
 from typing import Any
 
@@ -22,12 +23,13 @@ def _open(target: Target) -> tuple[Any, bool]:
 
     if target.conn is not None:
         return target.conn, False
-    # SQLAlchemy's spelling: duckdb:///relative.db, duckdb:////absolute.db, duckdb:// in memory.
-    path = target.url.split("://", 1)[1]
-    path = path[1:] if path.startswith("/") else path
-    path = path.split("?", 1)[0] or ":memory:"
+    # SQLAlchemy's spelling: duckdb:///relative.db, duckdb:////absolute.db, duckdb:// in memory;
+    # ?access_mode=read_only opens a file read-only (so other readers may open it too).
+    path, _, query = target.url.split("://", 1)[1].partition("?")
+    path = (path[1:] if path.startswith("/") else path) or ":memory:"
+    mode = urllib.parse.parse_qs(query).get("access_mode", [""])[0].lower()
     try:
-        return duckdb.connect(path), True
+        return duckdb.connect(path, read_only=mode == "read_only"), True
     except duckdb.Error as exc:
         raise ConnectionFailed(f"cannot open DuckDB database {target.display}: {exc}") from None
 

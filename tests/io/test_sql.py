@@ -141,3 +141,13 @@ def test_merge_with_fewer_columns_keeps_the_others(db_url: str) -> None:
     write_table(partial, "sales", db_url, mode="merge", keys=["order_id"])
     got = [(r[0], r[2], r[3]) for r in rows(db_url)]
     assert got == [(1, 11.0, "North"), (2, 50.0, "North"), (3, 60.0, None)]
+
+
+def test_duckdb_file_can_be_read_read_only(tmp_path: object) -> None:
+    url = f"duckdb:///{tmp_path}/w.duckdb"
+    write_table(sales([1, 2]), "sales", url)
+    got = read_sql("SELECT count(*) AS n FROM sales WHERE order_date >= :d",
+                   url + "?access_mode=read_only", {"d": dt.date(2024, 1, 3)})
+    assert got["n"][0] == 1
+    with pytest.raises(DataIOError, match="read-only"):
+        write_table(sales([3]), "sales", url + "?access_mode=read_only")
