@@ -78,20 +78,23 @@ def _strict_json(con: Any, path: str) -> pa.Table:
 
 
 def _blank_and_read(con: Any, data: bytes, path: str) -> Parsed:
-    rows = con.sql(f"SELECT n, line FROM (SELECT row_number() OVER () AS n, line FROM {_LINES}) "
-                   f"WHERE NOT {_IS_OBJECT} ORDER BY n", params=[path]).fetchall()
+    # File order is kept (DuckDB preserves insertion order); _line_start checks it anyway.
+    rows = con.sql(f"SELECT line FROM {_LINES} WHERE NOT {_IS_OBJECT}", params=[path]).fetchall()
     cleaned = bytearray(data)
     bad: list[tuple[int, str, str]] = []
-    pos = blanks = 0
-    for n, line in rows:
+    search = counted = blanks = 0
+    lineno = 1
+    for (line,) in rows:
         if not (line or "").strip(" \t\r"):
             blanks += 1
             continue
         raw = line.encode()
-        pos = _line_start(data, raw, pos)
-        cleaned[pos:pos + len(raw)] = b" " * len(raw)  # a blank line is skipped by read_json
-        bad.append((int(n), line, _json_reason(line)))
-        pos += len(raw)
+        at = _line_start(data, raw, search)
+        lineno += data.count(b"\n", counted, at)
+        cleaned[at:at + len(raw)] = b" " * len(raw)  # a blank line is skipped by read_json
+        bad.append((lineno, line, _json_reason(line)))
+        search = counted = at
+        search += len(raw)
     total = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
     # A RAM-backed folder when there is one: this copy is read once, right away.
     shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None

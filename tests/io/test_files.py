@@ -119,3 +119,36 @@ def test_missing_and_unreadable_files_are_named(tmp_path: Path) -> None:
         read_files(str(broken))
     with pytest.raises(DataFileError, match=r"no data files match .*\*\.csv"):
         read_files(str(tmp_path / "*.csv"))
+
+
+def test_bad_lines_that_look_like_parts_of_good_lines_are_placed_right(tmp_path: Path) -> None:
+    prefix = good(1)[:12]  # also the start of the good line that follows it
+    lines = [prefix, good(1), prefix, good(2), "", "{oops"]
+    path = tmp_path / "a.ndjson"
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    res = read_files(str(path), as_="arrow")
+    assert res.data["order_id"].to_pylist() == [1, 2]
+    assert [b["line"] for b in res.quarantine.to_pylist()] == [1, 3, 6]
+    assert res.rows_read == 5
+
+
+def test_a_writer_killed_mid_write_leaves_the_old_file(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    target = tmp_path / "big.parquet"
+    write_parquet(pa.table({"x": [1, 2, 3]}), str(target))
+    code = ("import sys, numpy as np, pyarrow as pa; from headrace.io import write_parquet; "
+            "write_parquet(pa.table({'x': np.arange(30_000_000)}), sys.argv[1])")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(target)])
+    deadline = time.monotonic() + 30
+    while not any(p.name.startswith(".big.parquet.tmp-") for p in tmp_path.iterdir()):
+        assert time.monotonic() < deadline and proc.poll() is None, "never started writing"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    assert pq.read_table(target)["x"].to_pylist() == [1, 2, 3]  # whole and unchanged
+    res = read_files(str(tmp_path / "*.parquet"))
+    assert res.rows_read == 3  # the dead writer's hidden temp file is not data

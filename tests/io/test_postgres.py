@@ -168,3 +168,14 @@ def test_type_that_needs_sql_cast_goes_through_staging(pg_libpq_url: str, admin:
     write_table(frame(range(2, 4)), "sales", pg_libpq_url, mode="merge", keys=["order_id"])
     got = read_sql("SELECT order_id, amount FROM sales ORDER BY 1", pg_libpq_url, as_="arrow")
     assert got["order_id"].to_pylist() == [0, 1, 2, 3]
+
+
+def test_schema_argument_and_unreachable_databases(pg_libpq_url: str, pg_schema: str,
+                                                   tmp_path: object) -> None:
+    assert write_table(frame(range(2)), "sales", pg_libpq_url, schema=pg_schema,
+                       mode="merge", keys=["order_id"], load_key="k") == 2
+    assert count(pg_libpq_url) == 2
+    with pytest.raises(ConnectionFailed, match="sqlite"):
+        write_table(frame(range(2)), "sales", f"sqlite:///{tmp_path}/no/such/dir/x.db")
+    with pytest.raises(ConnectionFailed, match="DuckDB"):
+        read_sql("SELECT 1", f"duckdb:///{tmp_path}/no/such/dir/x.duckdb")
