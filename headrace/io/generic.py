@@ -133,8 +133,15 @@ def _type_name(typ: Any, conn: sa.Connection) -> str:
         return "text"
 
 
+def _utc(data: pa.Table) -> pa.Table:
+    """Zone-aware timestamps as UTC: some databases (SQLite) keep only the wall-clock time."""
+    fields = [pa.field(f.name, pa.timestamp(f.type.unit, "UTC"))
+              if pa.types.is_timestamp(f.type) and f.type.tz else f for f in data.schema]
+    return data.cast(pa.schema(fields))
+
+
 def _apply_mode(conn: sa.Connection, table: sa.Table, data: pa.Table, spec: WriteSpec) -> None:
-    rows = data.to_pylist()
+    rows = _utc(data).to_pylist()
     if spec.mode == "append":
         if rows:
             conn.execute(table.insert(), rows)

@@ -179,8 +179,10 @@ def _direct(data: pa.Table, columns: dict[str, str], spec: WriteSpec) -> pa.Tabl
         fields.append(pa.field(field.name, typ))
     out = []
     for field, col in zip(fields, data.columns, strict=True):
+        # PostgreSQL keeps microseconds: nanoseconds are cut as the server would cut them.
+        safe = not (pa.types.is_timestamp(field.type) and pa.types.is_timestamp(col.type))
         try:
-            out.append(col.cast(field.type))
+            out.append(col.cast(field.type, safe=safe))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise SchemaMismatch(f"table {spec.name}: column {field.name!r} does not fit "
                                  f"{columns[field.name]}: {exc}") from None

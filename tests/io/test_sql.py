@@ -151,3 +151,27 @@ def test_duckdb_file_can_be_read_read_only(tmp_path: object) -> None:
     assert got["n"][0] == 1
     with pytest.raises(DataIOError, match="read-only"):
         write_table(sales([3]), "sales", url + "?access_mode=read_only")
+
+
+def test_timestamps_naive_and_aware_round_trip(db_url: str) -> None:
+    df = pd.DataFrame({
+        "order_id": [1, 2],
+        "at": pd.to_datetime(["2024-01-01 10:00:00.123456789", "2024-06-01 12:30:00.000000000"]),
+        "at_utc": pd.to_datetime(["2024-01-01 10:00", "2024-06-01 12:30"]).tz_localize(
+            "Europe/Berlin"),
+        "ok": [True, False],
+        "note": ["a", None],
+    })
+    assert write_table(df, "events", db_url) == 2
+    got = read_sql("SELECT * FROM events ORDER BY order_id", db_url, as_="arrow").to_pylist()
+
+    def when(value: object) -> dt.datetime:  # SQLite hands back text
+        moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+        assert isinstance(moment, dt.datetime)
+        return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+    naive = when(got[0]["at"]).replace(tzinfo=None)
+    assert abs(naive - dt.datetime(2024, 1, 1, 10, 0, 0, 123456)) <= dt.timedelta(microseconds=1)
+    assert when(got[1]["at_utc"]) == dt.datetime(2024, 6, 1, 10, 30, tzinfo=dt.UTC)
+    assert [r["ok"] for r in got] in ([True, False], [1, 0])
+    assert got[1]["note"] is None
