@@ -60,6 +60,18 @@ def open_fresh(url: str | None, folder: Path, name: str):  # type: ignore[no-unt
     return open_store(f"{url}{sep}options=-csearch_path%3D{schema}")
 
 
+def drop_scratch(store) -> None:  # type: ignore[no-untyped-def]
+    """Remove a PostgreSQL scratch schema made by ``open_fresh``."""
+    if store.dialect != "postgresql":
+        return
+    with store.engine.connect() as conn:
+        schema = conn.execute(text("SELECT current_schema()")).scalar()
+        if schema and str(schema).startswith("bench_"):
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            conn.commit()
+    store.close()
+
+
 def deploy_many(store, flow_file: Path, count: int, now: datetime) -> None:  # type: ignore[no-untyped-def]
     from headrace.engine import load_flow
     from headrace.schedule import CronSchedule, Deployment
@@ -204,11 +216,12 @@ def main() -> None:
     parser.add_argument(
         "--processes", type=int, default=0, help="worker processes for the real-clock phase (0: workers in-process)"
     )
-    parser.add_argument("--concurrency", type=int, default=16, help="runs at once per worker")
+    parser.add_argument("--concurrency", type=int, default=4, help="runs at once per worker")
     args = parser.parse_args()
     import logging
 
     logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("headrace").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="headrace-bench-") as tmp:
         folder = Path(tmp)
         os.environ["HEADRACE_HOME"] = str(folder)

@@ -94,7 +94,7 @@ class Worker:
             msg = redact(f"cannot load flow {run['entrypoint']}: {first_line(exc)}")
             log.error("run %s: %s", run["name"], msg)
             self.store.transition_runs([run["id"]], "FAILED", "Failed", msg, only_from=("PENDING", "SCHEDULED"))
-            self._alert(run, "failure", "Failed", msg, None)
+            self._alert(run, "failure", "Failed", msg)
             return "Failed"
         try:
             state = run_flow(
@@ -115,19 +115,17 @@ class Worker:
             )
             return "Failed"
         kind = "success" if state.is_completed() else "failure"
-        rows = self.store.get_flow_run(run["id"]).get("rows_loaded")
         error = state.message or (first_line(state.error) if state.error is not None else None)
-        self._alert(run, kind, state.name, redact(error or ""), rows)
+        self._alert(run, kind, state.name, redact(error or ""))
         return str(state.name)
 
-    def _alert(self, run: dict[str, Any], kind: str, state: str, error: str | None, rows: int | None) -> None:
-        if not run.get("deployment_id"):
-            return
+    def _alert(self, run: dict[str, Any], kind: str, state: str, error: str | None) -> None:
+        """Send the deployment's alerts for this outcome, once per run whatever the workers."""
         try:
-            dep = self.store.get_deployment(run["deployment_id"])
-            alerts = stored_alerts(dep, kind)
+            alerts = stored_alerts(run, kind)  # the claim brought the deployment's alerts along
             if not alerts or not self.store.mark_alerted(run["id"], kind):
                 return
+            rows = self.store.get_flow_run(run["id"]).get("rows_loaded")
         except Exception as exc:  # noqa: BLE001 - alerts never change a run's outcome
             log.warning("run %s: cannot prepare alerts: %s", run["name"], first_line(exc))
             return
@@ -140,7 +138,7 @@ class Worker:
             rows_loaded=rows,
             error=first_line(error) if kind == "failure" else None,
             scheduled_time=run["expected_start"],
-            deployment=dep["name"],
+            deployment=run.get("deployment_name"),
         )
         for alert in alerts:
             alert.notify(event)

@@ -324,11 +324,14 @@ class DeploymentsMixin(StoreBase):
                     for rid in chosen
                 ],
             )
-            rows = (
-                conn.execute(select(flow_runs).where(flow_runs.c.id.in_(chosen)).order_by(flow_runs.c.expected_start))
-                .mappings()
-                .all()
+            # The deployment's name and alerts come along, so running the claim needs no more reads.
+            query = (
+                select(flow_runs, deployments.c.name.label("deployment_name"), deployments.c.alerts)
+                .outerjoin(deployments, deployments.c.id == flow_runs.c.deployment_id)
+                .where(flow_runs.c.id.in_(chosen))
+                .order_by(flow_runs.c.expected_start)
             )
+            rows = conn.execute(query).mappings().all()
         return [_row(r) for r in rows]
 
     def _within_limits(self, conn: Connection, candidates: list[Any], limit: int) -> list[str]:
