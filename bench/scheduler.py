@@ -228,11 +228,14 @@ def main() -> None:
         flow_file = folder / "bench_flow.py"
         flow_file.write_text(FLOW)
         if args.hours > 0:
-            fake_clock_phase(open_fresh(args.store, folder, "fake"), flow_file, args.deployments, args.hours)
+            store = open_fresh(args.store, folder, "fake")
+            fake_clock_phase(store, flow_file, args.deployments, args.hours)
+            drop_scratch(store)
         if args.real_seconds > 0:
             store = open_fresh(args.store, folder, "real")
             os.environ["HEADRACE_STORE"] = store.url
             real_clock_phase(store, flow_file, args.deployments, args.real_seconds, args.processes, args.concurrency)
+            drop_scratch(store)
 
 
 if __name__ == "__main__":
