@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import uuid
+from contextlib import closing
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from headrace.errors import ConnectionFailed, DataIOError, SchemaMismatch
+from headrace.io import _pgpool
 from headrace.io._frames import new_columns, sql_type
 from headrace.io._sqlparams import to_positional
 from headrace.io._target import LEDGER_TABLE, Target, WriteSpec, qualified, quote
@@ -42,21 +44,23 @@ def connect(target: Target) -> Any:
 def read(target: Target, query: str, params: dict[str, Any] | None) -> pa.Table:
     """Run ``query`` with ``:name`` values bound server-side; the result as Arrow."""
     sql, names = to_positional(query, params)
-    conn = connect(target)
     try:
-        cur = conn.cursor()
-        if names:
-            # Prepare first so the server infers each parameter's type (a date compared with
-            # '2024-01-31' is a date); the values are then sent with exactly those types.
-            types = cur.adbc_prepare(sql)
-            cur.execute(sql, _bind(names, params or {}, types))
-        else:
-            cur.execute(sql)
-        return cur.fetch_arrow_table()
+        with _pgpool.session(target.url, lambda: connect(target)) as conn:
+            with closing(conn.cursor()) as cur:
+                if names:
+                    # Prepare first so the server infers each parameter's type (a date compared
+                    # with '2024-01-31' is a date); the values are sent with exactly those types.
+                    types = cur.adbc_prepare(sql)
+                    cur.execute(sql, _bind(names, params or {}, types))
+                else:
+                    cur.execute(sql)
+                table = cur.fetch_arrow_table()
+            conn.rollback()
+            return table
+    except DataIOError:
+        raise
     except Exception as exc:
         raise translate(exc, target, "reading a query") from None
-    finally:
-        conn.close()
 
 
 def _bind(names: list[str], params: dict[str, Any], types: pa.Schema) -> pa.RecordBatch:
@@ -74,28 +78,18 @@ def _bind(names: list[str], params: dict[str, Any], types: pa.Schema) -> pa.Reco
 
 def write(target: Target, data: pa.Table, spec: WriteSpec) -> int:
     """Load ``data`` per ``spec`` in one transaction; the rows written (or first written)."""
-    conn = connect(target)
     try:
-        cur = conn.cursor()
-        # Staging tables live in local buffers (8MB by default): room for a big frame, set
-        # before the session's first temporary table.
-        cur.execute("SET temp_buffers = '512MB'")
-        rows = _load(cur, data, spec)
-        conn.commit()
-        return rows
+        with _pgpool.session(target.url, lambda: connect(target)) as conn:
+            with closing(conn.cursor()) as cur:
+                rows = _load(cur, data, spec)
+                # Staging tables go with the transaction, so a pooled session starts clean.
+                cur.execute("DISCARD TEMP")
+            conn.commit()
+            return rows
     except (DataIOError, KeyboardInterrupt):
         raise
     except Exception as exc:
         raise translate(exc, target, f"writing table {spec.name}") from None
-    finally:
-        _close(conn)
-
-
-def _close(conn: Any) -> None:
-    try:
-        conn.close()  # an open transaction is rolled back by the server when we hang up
-    except Exception:  # the connection may already be gone; nothing was committed
-        log.debug("closing a broken PostgreSQL connection failed", exc_info=True)
 
 
 def translate(exc: BaseException, target: Target, doing: str) -> DataIOError:
