@@ -68,7 +68,7 @@ class Report:
 
     def add(self, name: str, rows: int, seconds: float) -> float:
         self.lines.append((name, rows, seconds))
-        print(f"  {name:<44} {rows:>9,} rows {seconds:8.2f} s {rows / seconds:>12,.0f} rows/s",
+        print(f"  {name:<52} {rows:>9,} rows {seconds:6.2f} s {rows / seconds:>11,.0f} rows/s",
               flush=True)
         return rows / seconds
 
@@ -109,19 +109,20 @@ def bench_reads(url: str, sa_url: str, n: int, rep: Report, out_path: str) -> di
     q_all = "SELECT * FROM fact_append"
     q_range = "SELECT * FROM fact_append WHERE order_date BETWEEN :start AND :end"
     params = {"start": "2024-03-01", "end": "2024-08-31"}
-    rate = {"read": rep.add("read_sql whole table -> pandas", n,
-                            timed(lambda: read_sql(q_all, url)))}
-    rate["read_arrow"] = rep.add("read_sql whole table -> arrow", n,
-                                 timed(lambda: read_sql(q_all, url, as_="arrow")))
+    rate = {"read": rep.add("read_sql whole table -> pandas (best of 3)", n,
+                            timed(lambda: read_sql(q_all, url), repeat=3))}
+    rate["read_arrow"] = rep.add("read_sql whole table -> arrow (best of 3)", n,
+                                 timed(lambda: read_sql(q_all, url, as_="arrow"), repeat=3))
     m = len(read_sql(q_range, url, params, as_="arrow"))
-    rate["range"] = rep.add("read_sql date range, bound params -> pandas", m,
-                            timed(lambda: read_sql(q_range, url, params)))
-    rate["pd"] = rep.add("pd.read_sql whole table", n,
-                         timed(lambda: pd.read_sql(text(q_all), engine)))
-    rate["pd_range"] = rep.add("pd.read_sql date range, bound params", m, timed(
-        lambda: pd.read_sql(text(q_range), engine, params=params)))
-    rate["copy_to"] = rep.add("psql \\copy (SELECT *) TO csv", n, timed(
-        lambda: psql(url, f"\\copy (SELECT * FROM fact_append) TO '{out_path}' CSV HEADER")))
+    rate["range"] = rep.add("read_sql date range, bound params (best of 3)", m,
+                            timed(lambda: read_sql(q_range, url, params), repeat=3))
+    rate["pd"] = rep.add("pd.read_sql whole table (best of 2)", n,
+                         timed(lambda: pd.read_sql(text(q_all), engine), repeat=2))
+    rate["pd_range"] = rep.add("pd.read_sql date range, bound params (best of 2)", m, timed(
+        lambda: pd.read_sql(text(q_range), engine, params=params), repeat=2))
+    rate["copy_to"] = rep.add("psql \\copy (SELECT *) TO csv (best of 3)", n, timed(
+        lambda: psql(url, f"\\copy (SELECT * FROM fact_append) TO '{out_path}' CSV HEADER"),
+        repeat=3))
     engine.dispose()
     return rate
 

@@ -179,3 +179,23 @@ def test_schema_argument_and_unreachable_databases(pg_libpq_url: str, pg_schema:
         write_table(frame(range(2)), "sales", f"sqlite:///{tmp_path}/no/such/dir/x.db")
     with pytest.raises(ConnectionFailed, match="DuckDB"):
         read_sql("SELECT 1", f"duckdb:///{tmp_path}/no/such/dir/x.duckdb")
+
+
+def test_a_pooled_connection_killed_while_idle_is_replaced(pg_libpq_url: str,
+                                                           admin: object) -> None:
+    write_table(frame(range(3)), "sales", pg_libpq_url)
+    pid = int(read_sql("SELECT pg_backend_pid() AS pid", pg_libpq_url)["pid"][0])
+    assert int(read_sql("SELECT pg_backend_pid() AS pid", pg_libpq_url)["pid"][0]) == pid
+    with admin.connect() as c:  # type: ignore[attr-defined]
+        c.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})  # now idle in the pool
+    assert count(pg_libpq_url) == 3
+
+
+def test_hostile_values_and_identifiers_stay_literal(pg_libpq_url: str) -> None:
+    evil = "x'); DROP TABLE sales; --"
+    df = pd.DataFrame({"order_id": [1], 'note"; DROP TABLE sales; --': [evil]})
+    write_table(df, "sales", pg_libpq_url)
+    write_table(df.assign(order_id=2), 'sales"; DROP TABLE sales; --', pg_libpq_url)
+    got = read_sql("SELECT * FROM sales WHERE order_id = :id", pg_libpq_url, {"id": 1})
+    assert got.iloc[0, 1] == evil
+    assert count(pg_libpq_url) == 1
