@@ -30,8 +30,10 @@ def _foreign_to_arrow(df: Any, what: str) -> pa.Table:
     if module.startswith("polars"):
         return df.to_arrow()  # type: ignore[no-any-return]
     if module.startswith("pandas"):
+        # A named index is data (an order_id set as index); a plain row number is not.
+        named = any(n is not None for n in df.index.names)
         try:
-            return pa.Table.from_pandas(df, preserve_index=False)
+            return pa.Table.from_pandas(df, preserve_index=named)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise SchemaMismatch(f"{what}: a column of the frame has mixed types ({exc}); "
                                  "give it one type before writing") from None
@@ -96,6 +98,8 @@ _SQL_FAMILIES = [
     (r"double.*|float\d*|real", "float"),
     (r"numeric.*|decimal.*|number.*", "decimal"),
     (r".*char.*|text|string|clob|name|citext", "str"),
+    # Typed text: the frame's strings are cast by the database (and refused if they don't parse).
+    (r"jsonb?|uuid|xml|inet|cidr|macaddr", "str"),
     (r"bool(ean)?", "bool"),
     (r"bytea|blob|.*binary.*", "binary"),
 ]

@@ -199,3 +199,15 @@ def test_hostile_values_and_identifiers_stay_literal(pg_libpq_url: str) -> None:
     got = read_sql("SELECT * FROM sales WHERE order_id = :id", pg_libpq_url, {"id": 1})
     assert got.iloc[0, 1] == evil
     assert count(pg_libpq_url) == 1
+
+
+def test_text_into_typed_text_columns_and_named_index(pg_libpq_url: str, admin: object) -> None:
+    with admin.connect() as c:  # type: ignore[attr-defined]
+        c.execute(text("CREATE TABLE docs (id uuid PRIMARY KEY, body jsonb)"))
+    df = pd.DataFrame({"id": ["6f1c8f8e-8a5e-4f7e-9a57-1d2b3c4d5e6f"], "body": ['{"a": 1}']})
+    assert write_table(df, "docs", pg_libpq_url, mode="merge", keys=["id"]) == 1
+    got = read_sql("SELECT body->>'a' AS a FROM docs", pg_libpq_url)
+    assert got["a"][0] == "1"
+    write_table(frame(range(2)).set_index("order_id"), "indexed", pg_libpq_url)
+    assert read_sql("SELECT order_id FROM indexed ORDER BY 1", pg_libpq_url)["order_id"].tolist() \
+        == [0, 1]
