@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from headrace.errors import DataFileError
+
+log = logging.getLogger("headrace.io")
 
 
 @dataclass
@@ -220,7 +223,9 @@ def parse_csv(data: bytes, name: str) -> Parsed:
     except pa.ArrowInvalid as exc:
         if "conversion error" not in str(exc).lower():
             raise DataFileError(f"cannot read CSV file {name}: {exc}") from None
-        # A column mixes numbers and text: keep every value, as text.
+        # A column mixes numbers and text: keep every value, as text, and say so.
+        log.warning("CSV file %s: a column mixes numbers and text (%s); every column is read "
+                    "as text", name, str(exc).splitlines()[0])
         bad.clear()
         table = pcsv.read_csv(io.BytesIO(data), read_options=read, parse_options=parse,
                               convert_options=_all_text(data))

@@ -100,3 +100,23 @@ def test_loads_and_reads_are_recorded_on_the_run_without_secrets(pg_libpq_url: s
     recorded = repr(rows) + repr(store.get_logs(state.run_id)) + repr(store.get_flow_run(
         state.run_id))
     assert "hunter2" not in recorded
+
+
+def test_a_flow_retry_does_not_load_twice(tmp_path: Any) -> None:
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    runs: list[int] = []
+
+    @task
+    def load(n: int) -> int:
+        return write_table(frame(n), "sales", url)  # append: a second load would show
+
+    @flow(retries=1, retry_delay_seconds=0)
+    def pipeline() -> int:
+        rows = load(50)
+        runs.append(rows)
+        if len(runs) == 1:
+            raise RuntimeError("the flow failed after its load")
+        return rows
+
+    assert pipeline() == 50
+    assert count(url) == 50
