@@ -182,13 +182,9 @@ class Scheduler:
         if result.created and self.on_created is not None:
             self.on_created()
         result.next_wake = next_wake(refills, result.late_deadlines, now, self.max_sleep, self.min_sleep)
-        if result.created or result.skipped or result.late:
-            log.info(
-                "scheduler: %s run(s) created, %s skipped, %s late",
-                result.created,
-                result.skipped,
-                result.late,
-            )
+        # Creating runs ahead is routine; skipping missed slots and lateness are news.
+        level = logging.INFO if result.skipped or result.late else logging.DEBUG
+        log.log(level, "scheduler: %s run(s) created, %s skipped, %s late", result.created, result.skipped, result.late)
         return result
 
     def _deployments(self) -> list[dict[str, Any]]:
