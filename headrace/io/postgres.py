@@ -81,6 +81,8 @@ def write(target: Target, data: pa.Table, spec: WriteSpec) -> int:
     try:
         with _pgpool.session(target.url, lambda: connect(target)) as conn:
             with closing(conn.cursor()) as cur:
+                if spec.load_key:
+                    _ensure_ledger(conn, cur, spec)
                 rows = _load(cur, data, spec)
                 # Staging tables go with the transaction, so a pooled session starts clean.
                 cur.execute("DISCARD TEMP")
@@ -129,11 +131,26 @@ def _load(cur: Any, data: pa.Table, spec: WriteSpec) -> int:
     return data.num_rows
 
 
+def _ensure_ledger(conn: Any, cur: Any, spec: WriteSpec) -> None:
+    """Create the ledger in a transaction of its own, so concurrent first loads don't collide."""
+    ledger = qualified(LEDGER_TABLE, spec.schema)
+    cur.execute("SELECT to_regclass($1) IS NULL", (ledger,))
+    if not cur.fetchone()[0]:
+        return
+    try:
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {ledger} (load_key text PRIMARY KEY, "
+                    "table_name text NOT NULL, mode text NOT NULL, rows bigint NOT NULL, "
+                    "loaded_at timestamptz NOT NULL)")
+        conn.commit()
+    except Exception:  # another load created it a moment ago
+        conn.rollback()
+        cur.execute("SELECT to_regclass($1) IS NULL", (ledger,))
+        if cur.fetchone()[0]:
+            raise
+
+
 def _ledger_lookup(cur: Any, spec: WriteSpec) -> int | None:
     ledger = qualified(LEDGER_TABLE, spec.schema)
-    cur.execute(f"CREATE TABLE IF NOT EXISTS {ledger} (load_key text PRIMARY KEY, "
-                "table_name text NOT NULL, mode text NOT NULL, rows bigint NOT NULL, "
-                "loaded_at timestamptz NOT NULL)")
     # Two runs with the same key wait for each other here, so only one of them loads.
     cur.execute("SELECT pg_advisory_xact_lock(hashtext($1))", (spec.load_key,))
     cur.execute(f"SELECT rows FROM {ledger} WHERE load_key = $1", (spec.load_key,))
