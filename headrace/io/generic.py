@@ -158,18 +158,30 @@ def _apply_mode(conn: sa.Connection, table: sa.Table, data: pa.Table, spec: Writ
     if rows:
         conn.execute(stage.insert(), rows)
     match = spec.keys if spec.mode == "merge" else spec.partition_by
-    cond = sa.and_(*[table.c[c].is_not_distinct_from(stage.c[c]) for c in match])
+    # Indexed, so matching target rows against the frame is a lookup, not a scan per row.
+    sa.Index(f"{stage.name}_match", *[stage.c[c] for c in match]).create(conn)
     names = data.column_names
-    select = sa.select(*[stage.c[n] for n in names])
     if spec.mode == "merge" and len(names) < len(table.columns):
-        # The frame has only some columns: update those in place, keep the rest.
-        rest = [n for n in names if n not in spec.keys]
-        if rest:
-            conn.execute(table.update().values(
-                {n: sa.select(stage.c[n]).where(cond).scalar_subquery() for n in rest})
-                .where(sa.exists().where(cond)))
-        select = select.where(~sa.exists().where(cond).correlate(stage))
+        _update_then_insert(conn, table, stage, names, spec.keys)
     else:
+        cond = sa.and_(*[table.c[c].is_not_distinct_from(stage.c[c]) for c in match])
         conn.execute(table.delete().where(sa.exists().where(cond)))
-    conn.execute(table.insert().from_select(names, select))
+        conn.execute(table.insert().from_select(names, sa.select(*[stage.c[n] for n in names])))
     stage.drop(conn)
+
+
+def _update_then_insert(conn: sa.Connection, table: sa.Table, stage: sa.Table,
+                        names: list[str], keys: tuple[str, ...]) -> None:
+    """Merge a frame with only some of the table's columns: update those, keep the rest."""
+    cond = sa.and_(*[table.c[k] == stage.c[k] for k in keys])
+    rest = [n for n in names if n not in keys]
+    if rest:
+        conn.execute(table.update().values(
+            {n: sa.select(stage.c[n]).where(cond).scalar_subquery() for n in rest})
+            .where(sa.exists().where(cond)))
+    # NOT IN over the table's keys: the database builds one lookup set instead of a scan per row.
+    present = sa.select(*[table.c[k] for k in keys]).where(
+        sa.and_(*[table.c[k].is_not(None) for k in keys]))
+    mine = sa.tuple_(*[stage.c[k] for k in keys]) if len(keys) > 1 else stage.c[keys[0]]
+    conn.execute(table.insert().from_select(
+        names, sa.select(*[stage.c[n] for n in names]).where(mine.not_in(present))))

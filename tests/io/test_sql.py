@@ -175,3 +175,15 @@ def test_timestamps_naive_and_aware_round_trip(db_url: str) -> None:
     assert when(got[1]["at_utc"]) == dt.datetime(2024, 6, 1, 10, 30, tzinfo=dt.UTC)
     assert [r["ok"] for r in got] in ([True, False], [1, 0])
     assert got[1]["note"] is None
+
+
+@pytest.mark.timeout(60)
+def test_merge_of_a_large_frame_is_not_quadratic(db_url: str) -> None:
+    n = 20_000
+    write_table(sales(list(range(n))), "sales", db_url)  # no key index on the table
+    full = sales(list(range(n // 2, n + n // 2)), amount=1.0)
+    assert write_table(full, "sales", db_url, mode="merge", keys=["order_id"]) == n
+    partial = pd.DataFrame({"order_id": range(n, 2 * n), "amount": 2.0})
+    assert write_table(partial, "sales", db_url, mode="merge", keys=["order_id"]) == n
+    got = read_sql("SELECT count(*) AS n, sum(amount) AS s FROM sales", db_url, as_="arrow")
+    assert got["n"][0].as_py() == 2 * n
