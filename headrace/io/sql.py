@@ -11,6 +11,7 @@ import pyarrow as pa
 from headrace.errors import DataIOError
 from headrace.io import _frames, _target
 from headrace.io._target import MODES, Target, WriteSpec
+from headrace.secrets import redact
 
 log = logging.getLogger("headrace.io")
 
@@ -51,7 +52,8 @@ def read_sql(query: str, con: Any, params: Mapping[str, Any] | None = None, *,
 
 
 def _query_name(query: str) -> str:
-    return " ".join(query.split())[:200]
+    """The query as the dataset's name: one line, short, and no password even if one is in it."""
+    return redact(" ".join(query.split()))[:200]
 
 
 def write_table(df: Any, table: str, con: Any, *, mode: str = "append",
