@@ -105,7 +105,7 @@ def _guess(path: str) -> str:
 
 
 def _kind(fs: Any) -> str:
-    return "file" if fsmod.is_local(fs) else str(fsmod._protocols(fs)[0])
+    return "file" if fsmod.is_local(fs) else str(fsmod.protocols(fs)[0])
 
 
 def _read_text(fs: Any, path: str, fmt: str) -> Parsed:
@@ -228,7 +228,7 @@ def _replace_partition(fs: Any, folder: str, table: pa.Table) -> None:
     _write_one(fs, target, table)
     # Files another writer left in this partition would make it more than the frame's rows.
     for other in fs.find(folder):
-        if other.rstrip("/") != target and not fsmod._hidden(other):
+        if other.rstrip("/") != target and not fsmod.hidden(other):
             fs.rm(other)
 
 

@@ -34,10 +34,10 @@ def filesystem(url: str) -> tuple[Any, str]:
 
 
 def is_local(fs: Any) -> bool:
-    return "file" in _protocols(fs) or "local" in _protocols(fs)
+    return "file" in protocols(fs) or "local" in protocols(fs)
 
 
-def _protocols(fs: Any) -> tuple[str, ...]:
+def protocols(fs: Any) -> tuple[str, ...]:
     proto = fs.protocol
     return (proto,) if isinstance(proto, str) else tuple(proto)
 
@@ -80,12 +80,12 @@ def expand(fs: Any, pattern: str, url: str) -> list[str]:
         paths = [pattern]
     else:
         raise DataFileError(f"no such file: {url}")
-    files = [p for p in paths if not _hidden(p) and not fs.isdir(p)]
+    files = [p for p in paths if not hidden(p) and not fs.isdir(p)]
     if not files:
         raise DataFileError(f"no data files match {url}")
     return files
 
 
-def _hidden(path: str) -> bool:
+def hidden(path: str) -> bool:
     # Our temporary files start with '.', Spark/Hadoop markers with '_': neither is data.
     return any(part.startswith((".", "_")) for part in path.split("/")[-1:])
