@@ -164,25 +164,13 @@ def backfill_cmd(deployment: str, start: str, end: str, max_active: int, yes: bo
 
     from headrace.schedule.backfill import Backfill
 
-    plan = Backfill.plan(
-        _store(),
-        deployment,
-        _parse_moment(start),
-        _parse_moment(end),
-        max_active=max_active,
-        yes=yes,
-    )
+    plan = Backfill.plan(_store(), deployment, _parse_moment(start), _parse_moment(end), max_active=max_active, yes=yes)
     skipped = len(plan.slots) - len(plan.pending)
     console.print(
         f"Backfill of [bold]{deployment}[/bold]: {len(plan.slots)} slot(s), {skipped} already "
         f"completed, {len(plan.pending)} to run, {max_active} at a time."
     )
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("backfill", total=len(plan.slots), completed=skipped)
         counts = plan.run(
@@ -226,12 +214,5 @@ def concurrency_delete(tag: str) -> None:
 
 
 def register(cli: click.Group) -> None:
-    for command in (
-        deploy_cmd,
-        serve_cmd,
-        worker_cmd,
-        backfill_cmd,
-        deployments_group,
-        concurrency_group,
-    ):
+    for command in (deploy_cmd, serve_cmd, worker_cmd, backfill_cmd, deployments_group, concurrency_group):
         cli.add_command(command)

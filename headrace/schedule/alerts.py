@@ -140,12 +140,7 @@ class Alert:
                 )
                 if attempt <= self.retries:
                     sleep(self.backoff * 2 ** (attempt - 1))
-        log.error(
-            "alert %s: giving up on the %s alert for run %s",
-            self.target(),
-            event.kind,
-            event.run_id,
-        )
+        log.error("alert %s: giving up on the %s alert for run %s", self.target(), event.kind, event.run_id)
         return False
 
     def send(self, event: AlertEvent) -> None:  # pragma: no cover - abstract

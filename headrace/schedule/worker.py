@@ -107,11 +107,7 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - e.g. the run was cancelled before it started
             log.error("run %s could not start: %s", run["name"], first_line(exc))
             self.store.transition_runs(
-                [run["id"]],
-                "FAILED",
-                "Failed",
-                redact(first_line(exc) or ""),
-                only_from=("PENDING",),
+                [run["id"]], "FAILED", "Failed", redact(first_line(exc) or ""), only_from=("PENDING",)
             )
             return "Failed"
         kind = "success" if state.is_completed() else "failure"
@@ -150,12 +146,7 @@ class Worker:
     # -- the loop ------------------------------------------------------------------------------
     def serve(self, stop: threading.Event, clock: Callable[[], datetime] = utcnow) -> None:
         """Claim and run until ``stop`` is set; wakes when the next run is due."""
-        log.info(
-            "worker %s started (%s at a time) on %s",
-            self.name,
-            self.concurrency,
-            self.store.safe_url,
-        )
+        log.info("worker %s started (%s at a time) on %s", self.name, self.concurrency, self.store.safe_url)
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="headrace-worker") as pool:
             while not stop.is_set():
                 try:

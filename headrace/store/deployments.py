@@ -113,12 +113,7 @@ class DeploymentsMixin(StoreBase):
         return {**row, **values}
 
     def _cancel_future(
-        self,
-        conn: Connection,
-        deployment_id: str,
-        after: datetime | None,
-        message: str,
-        now: datetime,
+        self, conn: Connection, deployment_id: str, after: datetime | None, message: str, now: datetime
     ) -> None:
         cond = [
             flow_runs.c.deployment_id == deployment_id,
@@ -196,13 +191,7 @@ class DeploymentsMixin(StoreBase):
         """Move runs still in ``only_from`` to a state, recording the change; return those moved."""
         with self.transaction() as conn:
             return self._transition(
-                conn,
-                run_ids,
-                state_type,
-                state_name,
-                message,
-                (now or utcnow()).astimezone(UTC),
-                only_from,
+                conn, run_ids, state_type, state_name, message, (now or utcnow()).astimezone(UTC), only_from
             )
 
     def _transition(
@@ -225,11 +214,7 @@ class DeploymentsMixin(StoreBase):
         rows = conn.execute(query).all()
         if not rows:
             return []
-        values: dict[str, Any] = {
-            "state_type": state_type,
-            "state_name": state_name,
-            "state_message": message,
-        }
+        values: dict[str, Any] = {"state_type": state_type, "state_name": state_name, "state_message": message}
         if state_type in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
             values["ended_at"] = now
         conn.execute(update(flow_runs).where(flow_runs.c.id.in_([r[0] for r in rows])).values(**values))
@@ -301,13 +286,7 @@ class DeploymentsMixin(StoreBase):
             conn.execute(
                 update(flow_runs)
                 .where(flow_runs.c.id.in_(chosen))
-                .values(
-                    state_type="PENDING",
-                    state_name="Pending",
-                    worker=worker,
-                    hostname=HOSTNAME,
-                    pid=os.getpid(),
-                )
+                .values(state_type="PENDING", state_name="Pending", worker=worker, hostname=HOSTNAME, pid=os.getpid())
             )
             conn.execute(
                 insert(state_changes),
@@ -351,8 +330,7 @@ class DeploymentsMixin(StoreBase):
                 for r in conn.execute(
                     select(flow_runs.c.deployment_id, func.count())
                     .where(
-                        flow_runs.c.deployment_id.in_(list(limits)),
-                        flow_runs.c.state_type.in_(("PENDING", "RUNNING")),
+                        flow_runs.c.deployment_id.in_(list(limits)), flow_runs.c.state_type.in_(("PENDING", "RUNNING"))
                     )
                     .group_by(flow_runs.c.deployment_id)
                 )

@@ -46,21 +46,13 @@ def test_cron_spring_forward_skipped_wall_time_fires_once_at_first_valid_instant
     ]
     # Every quarter hour: 02:00..02:45 are skipped and fire once, together, at 03:00.
     quarter = fires(CronSchedule("*/15 * * * *", timezone=NY), utc(2024, 3, 10, 6, 40), 4)
-    assert [q.strftime("%H:%M%z") for q in quarter] == [
-        "01:45-0500",
-        "03:00-0400",
-        "03:15-0400",
-        "03:30-0400",
-    ]
+    assert [q.strftime("%H:%M%z") for q in quarter] == ["01:45-0500", "03:00-0400", "03:15-0400", "03:30-0400"]
 
 
 def test_cron_fall_back_repeated_wall_time_fires_once() -> None:
     # 2024-11-03: New York repeats 01:00-01:59 (EDT, then EST).
     got = fires(CronSchedule("30 1 * * *", timezone=NY), utc(2024, 11, 2, 12), 2)
-    assert [g.isoformat() for g in got] == [
-        "2024-11-03T01:30:00-04:00",
-        "2024-11-04T01:30:00-05:00",
-    ]
+    assert [g.isoformat() for g in got] == ["2024-11-03T01:30:00-04:00", "2024-11-04T01:30:00-05:00"]
     hourly = fires(CronSchedule("0 * * * *", timezone=NY), utc(2024, 11, 3, 4), 3)
     assert [h.astimezone(UTC).hour for h in hourly] == [5, 7, 8]  # 01:00 EDT, 02:00 EST, 03:00 EST
     # Asked from inside the second 01:xx, nothing fires again before 02:00 EST.
@@ -90,10 +82,7 @@ def test_interval_under_a_day_is_elapsed_time() -> None:
 def test_rrule_with_dst() -> None:
     sched = RRuleSchedule("FREQ=DAILY;BYHOUR=2;BYMINUTE=30", timezone=NY)
     got = fires(sched, utc(2024, 3, 9, 12), 2)
-    assert [g.isoformat() for g in got] == [
-        "2024-03-10T03:00:00-04:00",
-        "2024-03-11T02:30:00-04:00",
-    ]
+    assert [g.isoformat() for g in got] == ["2024-03-10T03:00:00-04:00", "2024-03-11T02:30:00-04:00"]
     weekly = RRuleSchedule("FREQ=WEEKLY;BYDAY=MO;BYHOUR=6;BYMINUTE=0", timezone=PARIS)
     assert weekly.next_after(utc(2024, 7, 3)).isoformat() == "2024-07-08T06:00:00+02:00"
 
