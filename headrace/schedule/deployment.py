@@ -65,6 +65,12 @@ class Deployment:
             raise ScheduleError(f"deployment {name!r}: concurrency_limit must be >= 1")
         if late_after is not None and late_after <= timedelta(0):
             raise ScheduleError(f"deployment {name!r}: late_after must be a positive timedelta")
+        for hook in [*(on_failure or []), *(on_success or [])]:
+            if not isinstance(hook, Alert):
+                raise ScheduleError(
+                    f"deployment {name!r}: {hook!r} is not an alert; a deployment keeps SlackWebhook, "
+                    "Webhook or Email alerts in the store; attach other hooks to the flow (@flow(on_failure=[...]))"
+                )
         self.flow = flow
         self.name = str(name)
         self.parameters = dict(parameters or {})

@@ -278,40 +278,31 @@ class DeploymentsMixin(StoreBase):
             if run_ids is not None:
                 query = query.where(flow_runs.c.id.in_(run_ids))
             if self.dialect == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            candidates = list(conn.execute(query).all())
-            chosen = self._within_limits(conn, candidates, limit)
+                query = query.with_for_update(skip_locked=True)  # other workers take other rows
+            chosen = self._within_limits(conn, list(conn.execute(query).all()), limit)
             if not chosen:
                 return []
-            conn.execute(
-                update(flow_runs)
-                .where(flow_runs.c.id.in_(chosen))
-                .values(state_type="PENDING", state_name="Pending", worker=worker, hostname=HOSTNAME, pid=os.getpid())
-            )
-            conn.execute(
-                insert(state_changes),
-                [
-                    {
-                        "run_id": rid,
-                        "run_kind": "flow",
-                        "from_type": "SCHEDULED",
-                        "to_type": "PENDING",
-                        "to_name": "Pending",
-                        "message": f"claimed by {worker}",
-                        "at": now,
-                    }
-                    for rid in chosen
-                ],
-            )
-            # The deployment's name and alerts come along, so running the claim needs no more reads.
-            query = (
-                select(flow_runs, deployments.c.name.label("deployment_name"), deployments.c.alerts)
-                .outerjoin(deployments, deployments.c.id == flow_runs.c.deployment_id)
-                .where(flow_runs.c.id.in_(chosen))
-                .order_by(flow_runs.c.expected_start)
-            )
-            rows = conn.execute(query).mappings().all()
-        return [_row(r) for r in rows]
+            return self._mark_claimed(conn, chosen, worker, now)
+
+    def _mark_claimed(self, conn: Connection, chosen: list[str], worker: str, now: datetime) -> list[dict[str, Any]]:
+        conn.execute(
+            update(flow_runs)
+            .where(flow_runs.c.id.in_(chosen))
+            .values(state_type="PENDING", state_name="Pending", worker=worker, hostname=HOSTNAME, pid=os.getpid())
+        )
+        change = {"run_kind": "flow", "from_type": "SCHEDULED", "to_type": "PENDING", "to_name": "Pending"}
+        conn.execute(
+            insert(state_changes),
+            [{**change, "run_id": rid, "message": f"claimed by {worker}", "at": now} for rid in chosen],
+        )
+        # The deployment's name and alerts come along, so running the claim needs no more reads.
+        query = (
+            select(flow_runs, deployments.c.name.label("deployment_name"), deployments.c.alerts)
+            .outerjoin(deployments, deployments.c.id == flow_runs.c.deployment_id)
+            .where(flow_runs.c.id.in_(chosen))
+            .order_by(flow_runs.c.expected_start)
+        )
+        return [_row(r) for r in conn.execute(query).mappings().all()]
 
     def _within_limits(self, conn: Connection, candidates: list[Any], limit: int) -> list[str]:
         dep_ids = sorted({d for _, d in candidates if d})

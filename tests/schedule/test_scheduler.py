@@ -173,6 +173,8 @@ def test_interval_deployments_and_bad_deployments(store, flow_file) -> None:
     assert Scheduler(store, spread=NO_SPREAD).tick(T0).created == 1  # 06:00; 06:15 is past the lookahead
     with pytest.raises(ScheduleError, match="schedule must be"):
         Deployment(flow_file.load(), "bad", schedule="0 6 * * *")  # type: ignore[arg-type]
+    with pytest.raises(ScheduleError, match="is not an alert"):
+        Deployment(flow_file.load(), "bad", on_failure=[print])  # type: ignore[list-item]
     with pytest.raises(ScheduleError, match="no deployment named 'nope'"):
         store.get_deployment("nope")
 
