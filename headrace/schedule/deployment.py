@@ -133,7 +133,7 @@ class Deployment:
             schedule_from_dict(self.schedule.to_dict())
         row = (store or get_store()).upsert_deployment(self.to_row(), now=now)
         self.id = str(row["id"])
-        log.info("deployment %s applied (%s)", self.name, self.schedule.describe() if self.schedule else "no schedule")
+        log.debug("deployment %s applied (%s)", self.name, self.schedule.describe() if self.schedule else "no schedule")
         if _collecting:
             _collecting[-1].append(self)
         return self.id
