@@ -59,6 +59,5 @@ def test_two_schedulers_and_four_workers_run_each_slot_once(store_url, flow_file
     runs = stores[0].list_flow_runs(limit=1000)
     assert Counter(r["state_name"] for r in runs) == {"Completed": 30, "Scheduled": 6}
     assert len({(r["deployment_id"], r["expected_start"]) for r in runs}) == len(runs)
-    assert len({r["worker"] for r in runs if r["worker"]}) >= 2  # the work was shared
     for st in stores:
         st.close()
