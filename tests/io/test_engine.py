@@ -7,12 +7,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from pg_helpers import kill_backend, make_slow_once, victim_pid
 from sqlalchemy import create_engine
 
 from headrace import flow, task
 from headrace.io import read_sql, write_table
 from headrace.store import get_store
-from tests.io.test_postgres import kill_backend, make_slow_once, victim_pid
 
 
 def frame(n: int) -> pd.DataFrame:
