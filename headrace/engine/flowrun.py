@@ -51,7 +51,7 @@ class FlowRun:
             flow_run_id=self.id, flow_name=flow.name, parameters=parameters, store=self.store,
             task_runner=flow.task_runner.duplicate(), now=self.now, scheduled_time=scheduled_time,
             deployment_id=deployment_id, persist_result=flow.persist_result,
-            limited_tags=frozenset(self.store.concurrency_limits()))
+            limited_tags=frozenset(self.store.cached_concurrency_limits()))
         self.error: BaseException | None = None
         self.attempts = 0
 
@@ -77,28 +77,30 @@ class FlowRun:
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> None:
+        """Record the run as Running (created, or taken over from the scheduler) in one transaction."""
         import os
         import socket
 
-        row = {"state_type": "PENDING", "state_name": "Pending", "parameters": to_json(self.parameters),
+        at = self.now()
+        self.attempts = 1
+        row = {"id": self.id, "state_type": "RUNNING", "state_name": "Running", "state_message": None,
+               "parameters": to_json(self.parameters), "run_count": 1, "started_at": at,
                "tags": to_json(list(self.flow.tags)) if self.flow.tags else None,
-               "hostname": socket.gethostname(), "pid": os.getpid(), "heartbeat_at": self.now()}
-        if self.adopt:
+               "hostname": socket.gethostname(), "pid": os.getpid(), "heartbeat_at": at}
+        if not self.adopt:
+            row.update({"flow_name": self.flow.name, "name": f"{self.flow.name}-{self.id[:8]}",
+                        "entrypoint": self.flow.entrypoint, "created_at": at,
+                        "parent_run_id": self.parent.flow_run_id if self.parent else None,
+                        "retry_of": self.retry_of, "deployment_id": self.ctx.deployment_id,
+                        "expected_start": self.ctx.scheduled_time, "cancel_requested": False})
+        change = {"run_id": self.id, "run_kind": "flow", "message": None, "at": at}
+        changes = [{**change, "from_type": None, "to_type": "PENDING", "to_name": "Pending"},
+                   {**change, "from_type": "PENDING", "to_type": "RUNNING", "to_name": "Running"}]
+        if not self.store.start_flow_run(row, changes, adopt=self.adopt):
             existing = self.store.get_flow_run(self.id)
-            if existing["state_type"] not in ("SCHEDULED", "PENDING"):
-                raise FlowError(f"flow run {self.id} is {existing['state_name']}; only a Scheduled or "
-                                "Pending run can be started")
-            self.store.update_flow_run(self.id, **row)
-        else:
-            self.store.insert_flow_run({
-                "id": self.id, "flow_name": self.flow.name, "name": f"{self.flow.name}-{self.id[:8]}",
-                "entrypoint": self.flow.entrypoint, "run_count": 0, "created_at": self.now(),
-                "parent_run_id": self.parent.flow_run_id if self.parent else None,
-                "retry_of": self.retry_of, "deployment_id": self.ctx.deployment_id,
-                "expected_start": self.ctx.scheduled_time, "cancel_requested": False, **row})
-        self.store.writer.state_change({"run_id": self.id, "run_kind": "flow", "from_type": None,
-                                        "to_type": "PENDING", "to_name": "Pending", "message": None,
-                                        "at": self.now()})
+            raise FlowError(f"flow run {self.id} is {existing['state_name']}; only a Scheduled or "
+                            "Pending run can be started")
+        self.state = State("Running", None, at)
         self.store.writer.active_flow_runs.add(self.id)
         self.store.writer.cancel_events[self.id] = self.ctx.cancel_event
         if self.retry_of:
@@ -139,9 +141,8 @@ class FlowRun:
             self.attempts = attempt
             self.ctx.futures = []
             self.ctx.key_counts = {}  # the same call gets the same key in every attempt
-            self.set_state("Running" if attempt == 1 else "Retrying",
-                           None if attempt == 1 else f"attempt {attempt} of {flow.retries + 1}",
-                           flush=attempt == 1)
+            if attempt > 1:  # the first attempt's Running state was written by start()
+                self.set_state("Retrying", f"attempt {attempt} of {flow.retries + 1}", flush=True)
             try:
                 value = self._body()
                 self._check_futures(value)

@@ -37,8 +37,23 @@ class CacheMixin(StoreBase):
             conn.execute(stmt)
 
 
+LIMITS_TTL = 2.0  # seconds a process trusts its copy of the tag limits
+
+
 class ConcurrencyMixin(StoreBase):
+    _limits_cache: tuple[float, dict[str, int]] | None = None
+
+    def cached_concurrency_limits(self) -> dict[str, int]:
+        """The tag limits, re-read at most every LIMITS_TTL seconds (checked once per flow run)."""
+        import time
+
+        cached = self._limits_cache
+        if cached is None or time.monotonic() - cached[0] > LIMITS_TTL:
+            cached = self._limits_cache = (time.monotonic(), self.concurrency_limits())
+        return cached[1]
+
     def set_concurrency_limit(self, tag: str, limit: int) -> None:
+        self._limits_cache = None
         ins = self.insert_stmt()
         stmt = ins(concurrency_limits).values(tag=tag, limit=limit)
         stmt = stmt.on_conflict_do_update(index_elements=[concurrency_limits.c.tag],
@@ -47,6 +62,7 @@ class ConcurrencyMixin(StoreBase):
             conn.execute(stmt)
 
     def delete_concurrency_limit(self, tag: str) -> None:
+        self._limits_cache = None
         with self.transaction() as conn:
             conn.execute(delete(concurrency_limits).where(concurrency_limits.c.tag == tag))
 

@@ -57,6 +57,26 @@ class RunsMixin(StoreBase):
         with self.transaction() as conn:
             conn.execute(insert(flow_runs).values(**row))
 
+    def start_flow_run(self, row: dict[str, Any], changes: list[dict[str, Any]], *, adopt: bool) -> bool:
+        """Insert a flow run (or take over a Scheduled/Pending one) and record its first states.
+
+        One transaction, so starting a run costs one round trip. False when ``adopt``
+        finds no run that may still start.
+        """
+        row = {"hostname": HOSTNAME, "pid": os.getpid(), **row}
+        with self.transaction() as conn:
+            if adopt:
+                values = {k: v for k, v in row.items() if k != "id"}
+                res = conn.execute(update(flow_runs).where(
+                    flow_runs.c.id == row["id"], flow_runs.c.state_type.in_(("SCHEDULED", "PENDING")))
+                    .values(**values))
+                if not res.rowcount:
+                    return False
+            else:
+                conn.execute(insert(flow_runs).values(**{"created_at": utcnow(), **row}))
+            conn.execute(insert(state_changes), changes)
+        return True
+
     def update_flow_run(self, run_id: str, **values: Any) -> None:
         with self.transaction() as conn:
             conn.execute(update(flow_runs).where(flow_runs.c.id == run_id).values(**values))
