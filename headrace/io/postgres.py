@@ -10,16 +10,15 @@ the target as it was.
 from __future__ import annotations
 
 import logging
-import uuid
 from contextlib import closing
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from headrace.errors import ConnectionFailed, DataIOError, SchemaMismatch
-from headrace.io import _pgpool
+from headrace.io import _pgindex, _pgpool
 from headrace.io._frames import new_columns, sql_type
+from headrace.io._pgmerge import batches, merge, stage
 from headrace.io._sqlparams import to_positional
 from headrace.io._target import LEDGER_TABLE, Target, WriteSpec, qualified, quote
 from headrace.secrets import redact
@@ -223,24 +222,15 @@ def _apply_mode(cur: Any, data: pa.Table, columns: dict[str, str], spec: WriteSp
         # DELETE, not TRUNCATE: readers with an older snapshot keep seeing the old rows.
         cur.execute(f"DELETE FROM {spec.qualified}")
     elif spec.mode == "overwrite_partitions" and not created:
-        stage = _stage(cur, data.select(list(spec.partition_by)).group_by(
+        staged = stage(cur, data.select(list(spec.partition_by)).group_by(
             list(spec.partition_by)).aggregate([]))
-        cur.execute(_delete_matching(spec, stage, spec.partition_by, columns))
+        cur.execute(_delete_matching(spec, staged, spec.partition_by, columns))
     elif spec.mode == "merge" and not created:
-        data = _merge(cur, data, columns, spec)
+        data, dropped = merge(cur, data, columns, spec)
+        _insert(cur, data, columns, spec)
+        _pgindex.rebuild(cur, dropped)
+        return
     _insert(cur, data, columns, spec)
-
-
-def _stage(cur: Any, data: pa.Table) -> str:
-    """COPY ``data`` into a temporary table (dropped with the session); return its name."""
-    stage = f"headrace_stage_{uuid.uuid4().hex[:12]}"
-    cur.adbc_ingest(stage, _batches(data), mode="create", temporary=True)
-    return stage
-
-
-def _batches(data: pa.Table) -> pa.RecordBatchReader:
-    """Stream in moderate batches so we encode the next one while the server stores this one."""
-    return pa.RecordBatchReader.from_batches(data.schema, data.to_batches(max_chunksize=131_072))
 
 
 def _insert(cur: Any, data: pa.Table, columns: dict[str, str], spec: WriteSpec) -> None:
@@ -249,55 +239,13 @@ def _insert(cur: Any, data: pa.Table, columns: dict[str, str], spec: WriteSpec) 
         return
     direct = _direct(data, columns, spec)
     if direct is not None:
-        cur.adbc_ingest(spec.table, _batches(direct), mode="append", db_schema_name=spec.schema)
+        cur.adbc_ingest(spec.table, batches(direct), mode="append", db_schema_name=spec.schema)
         return
-    stage = _stage(cur, data)
+    staged = stage(cur, data)
     names = data.column_names
     select = ", ".join(f"CAST(s.{quote(n)} AS {columns[n]})" for n in names)
     cur.execute(f"INSERT INTO {spec.qualified} ({', '.join(quote(n) for n in names)}) "
-                f"SELECT {select} FROM {quote(stage)} s")
-
-
-def _merge(cur: Any, data: pa.Table, columns: dict[str, str], spec: WriteSpec) -> pa.Table:
-    """Make room for the frame's rows by key; return the rows still to be inserted.
-
-    When the frame carries every column of the table, matching rows are deleted and the whole
-    frame is COPYed in - the same end state as INSERT ... ON CONFLICT DO UPDATE, several
-    times faster for big frames. Otherwise (or when foreign keys point at the table, where a
-    delete could cascade) matching rows are UPDATEd with the frame's columns only.
-    The lock keeps other writers out until commit (readers are not blocked), so no key can
-    appear between the lookup and the insert.
-    """
-    cur.execute(f"LOCK TABLE {spec.qualified} IN SHARE ROW EXCLUSIVE MODE")
-    keys = list(spec.keys)
-    stage = _stage(cur, data.select(keys))
-    cur.execute(f"ANALYZE {quote(stage)}")  # a real row count lets the planner hash-join
-    cond = " AND ".join(f"t.{quote(k)} = CAST(s.{quote(k)} AS {columns[k]})" for k in keys)
-    if set(columns) <= set(data.column_names) and not _referenced(cur, spec):
-        cur.execute(f"DELETE FROM {spec.qualified} t WHERE EXISTS "
-                    f"(SELECT 1 FROM {quote(stage)} s WHERE {cond})")
-        return data
-    cur.execute(f"SELECT {', '.join('t.' + quote(k) for k in keys)} FROM {spec.qualified} t "
-                f"WHERE EXISTS (SELECT 1 FROM {quote(stage)} s WHERE {cond})")
-    found = cur.fetch_arrow_table().cast(data.select(keys).schema)
-    if not found.num_rows:
-        return data
-    idx = data.append_column("__row", pa.array(range(data.num_rows), pa.int64()))
-    hit = idx.join(found, keys, join_type="left semi").column("__row")
-    mask = pc.is_in(idx.column("__row"), value_set=hit.combine_chunks())
-    rest = [n for n in data.column_names if n not in spec.keys]
-    if rest:
-        stage = _stage(cur, data.filter(mask))
-        sets = ", ".join(f"{quote(n)} = CAST(s.{quote(n)} AS {columns[n]})" for n in rest)
-        cur.execute(f"UPDATE {spec.qualified} t SET {sets} FROM {quote(stage)} s WHERE {cond}")
-    return data.filter(pc.invert(mask))
-
-
-def _referenced(cur: Any, spec: WriteSpec) -> bool:
-    """Whether a foreign key points at the table (deleting its rows could cascade)."""
-    cur.execute("SELECT count(*) FROM pg_constraint WHERE contype = 'f' "
-                "AND confrelid = to_regclass($1)", (spec.qualified,))
-    return bool(cur.fetchone()[0])
+                f"SELECT {select} FROM {quote(staged)} s")
 
 
 def _delete_matching(spec: WriteSpec, stage: str, cols: tuple[str, ...],

@@ -192,3 +192,30 @@ def test_concurrent_loads_with_one_key_load_once(pg_libpq_url: str) -> None:
         t.join(30)
     assert results == [100] * 4
     assert count(pg_libpq_url) == 100
+
+
+def test_big_merge_rebuilds_indexes_under_their_names(pg_libpq_url: str, admin: object) -> None:
+    n = 60_000  # large enough for the drop-and-rebuild path
+    with admin.connect() as c:  # type: ignore[attr-defined]
+        c.execute(text("CREATE TABLE sales (order_id bigint PRIMARY KEY, amount float8, "
+                       "ref bigint CONSTRAINT sales_ref_key UNIQUE)"))
+        c.execute(text("CREATE INDEX sales_amount_idx ON sales (amount DESC)"))
+    sql = ("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'sales' ORDER BY 1")
+    with admin.connect() as c:  # type: ignore[attr-defined]
+        before = c.execute(text(sql)).all()
+    first = frame(range(n)).assign(ref=range(n))
+    write_table(first, "sales", pg_libpq_url, mode="merge", keys=["order_id"])
+    second = frame(range(n // 2, n + n // 2)).assign(ref=range(n, 2 * n), amount=-1.0)
+    write_table(second, "sales", pg_libpq_url, mode="merge", keys=["order_id"])
+    got = read_sql("SELECT count(*) AS n, sum(CASE WHEN amount < 0 THEN 1 ELSE 0 END) AS upd "
+                   "FROM sales", pg_libpq_url)
+    assert (int(got["n"][0]), int(got["upd"][0])) == (n + n // 2, n)
+    with admin.connect() as c:  # type: ignore[attr-defined]
+        assert c.execute(text(sql)).all() == before
+    # A frame that breaks another unique index fails whole; the table is as it was.
+    clash = frame(range(2 * n, 3 * n)).assign(ref=n)
+    with pytest.raises(DataIOError, match="sales_ref_key"):
+        write_table(clash, "sales", pg_libpq_url, mode="merge", keys=["order_id"])
+    assert count(pg_libpq_url) == n + n // 2
+    with admin.connect() as c:  # type: ignore[attr-defined]
+        assert c.execute(text(sql)).all() == before
