@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +27,9 @@ class Settings:
         return self.home / "results"
 
 
-def load_settings(env: dict[str, str] | None = None) -> Settings:
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the settings from ``env`` (default ``os.environ``)."""
-    env = dict(os.environ) if env is None else env
+    env = os.environ if env is None else env
     home = Path(env.get("HEADRACE_HOME") or ".headrace").expanduser().absolute()
     store = env.get("HEADRACE_STORE") or f"sqlite:///{home / 'headrace.db'}"
     return Settings(home=home, store_url=store, ui_url=env.get("HEADRACE_UI_URL") or None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from datetime import datetime, timedelta
@@ -30,6 +31,24 @@ TASK_MUTABLE = ("state_type", "state_name", "state_message", "attempts", "cache_
 # A flow run on another host whose heartbeat is this old is taken as crashed.
 HEARTBEAT_STALE = timedelta(minutes=3)
 HOSTNAME = socket.gethostname()
+
+
+# Statements built once: building them per call costs more than running them on SQLite.
+_INSERT_FLOW = insert(flow_runs)
+_INSERT_CHANGE = insert(state_changes)
+
+
+@functools.lru_cache(maxsize=64)
+def _flow_update_stmt(columns: tuple[str, ...]) -> Any:
+    return (update(flow_runs).where(flow_runs.c.id == bindparam("b_id"))
+            .values({c: bindparam(c) for c in columns}))
+
+
+@functools.lru_cache(maxsize=16)
+def _adopt_stmt(columns: tuple[str, ...]) -> Any:
+    return (update(flow_runs).where(flow_runs.c.id == bindparam("b_id"),
+                                    flow_runs.c.state_type.in_(("SCHEDULED", "PENDING")))
+            .values({c: bindparam(c) for c in columns}))
 
 
 def _row(mapping: Any) -> dict[str, Any]:
@@ -66,15 +85,13 @@ class RunsMixin(StoreBase):
         row = {"hostname": HOSTNAME, "pid": os.getpid(), **row}
         with self.transaction() as conn:
             if adopt:
-                values = {k: v for k, v in row.items() if k != "id"}
-                res = conn.execute(update(flow_runs).where(
-                    flow_runs.c.id == row["id"], flow_runs.c.state_type.in_(("SCHEDULED", "PENDING")))
-                    .values(**values))
+                res = conn.execute(_adopt_stmt(tuple(sorted(k for k in row if k != "id"))),
+                                   {"b_id": row["id"], **{k: v for k, v in row.items() if k != "id"}})
                 if not res.rowcount:
                     return False
             else:
-                conn.execute(insert(flow_runs).values(**{"created_at": utcnow(), **row}))
-            conn.execute(insert(state_changes), changes)
+                conn.execute(_INSERT_FLOW, {"created_at": utcnow(), **row})
+            conn.execute(_INSERT_CHANGE, changes)
         return True
 
     def update_flow_run(self, run_id: str, **values: Any) -> None:
@@ -137,9 +154,9 @@ class RunsMixin(StoreBase):
                                     for u in task_updates])
             for fu in flow_updates:
                 values = {k: v for k, v in fu.items() if k != "id"}
-                conn.execute(update(flow_runs).where(flow_runs.c.id == fu["id"]).values(**values))
+                conn.execute(_flow_update_stmt(tuple(sorted(values))), {"b_id": fu["id"], **values})
             if changes:
-                conn.execute(insert(state_changes), changes)
+                conn.execute(_INSERT_CHANGE, changes)
             if log_rows:
                 conn.execute(insert(logs), log_rows)
             if metric_rows:
