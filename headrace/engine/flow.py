@@ -137,10 +137,6 @@ async def _run_in_thread(fl: Flow[Any, Any], parameters: dict[str, Any], return_
 
 
 @overload
-def flow(__fn: Callable[P, R]) -> Flow[P, R]: ...
-
-
-@overload
 def flow(__fn: None = None, **options: Any) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
 
 

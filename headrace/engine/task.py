@@ -142,10 +142,6 @@ class unmapped:  # noqa: N801 - the name users know
 
 
 @overload
-def task(__fn: Callable[P, R]) -> Task[P, R]: ...
-
-
-@overload
 def task(__fn: None = None, **options: Any) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
