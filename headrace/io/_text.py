@@ -1,12 +1,14 @@
 """Parsing NDJSON and CSV without losing a line: good rows to Arrow, bad lines to quarantine.
 
 NDJSON, fast path (``parse_ndjson_file``): DuckDB's strict ``read_json`` - it refuses unknown
-keys and values that do not fit, so it never drops data silently. When it refuses, DuckDB
-reads the file as plain lines and ``json_valid`` finds the bad ones in one vectorised pass;
-those lines are blanked in a copy, which strict ``read_json`` then reads. If that still fails
-(values of conflicting types), the exact path (``parse_ndjson``) takes over: Arrow splits the
-lines, DuckDB classifies them, Arrow's reader parses the good ones, and Python settles type
-conflicts line by line. Either way ``read == returned + quarantined``.
+keys and values that do not fit, so it never drops data silently. When it refuses, ``_aligned``
+parses the file once more with ``ignore_errors`` (a bad line becomes a row of NULLs) while a
+vectorised pass over the lines lists the bad ones; it gives up whenever ``ignore_errors`` might
+have thrown a value away. Then the bad lines are blanked in a copy, which strict ``read_json``
+reads. If that still fails (values of conflicting types), the exact path (``parse_ndjson``)
+takes over: Arrow splits the lines, DuckDB classifies them, Arrow's reader parses the good
+ones, and Python settles type conflicts line by line. Either way ``read == returned +
+quarantined``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import logging
 import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +63,11 @@ def parse_ndjson_file(local_path: str, name: str) -> Parsed:
             exact = True
         except duckdb.Error:
             exact = False  # some line is bad: find out which
+        if not exact:
+            try:
+                return _aligned(con, local_path)
+            except (duckdb.Error, _Misread):
+                pass
         with open(local_path, "rb") as f:
             data = f.read()
         if exact:
@@ -78,6 +86,59 @@ def _strict_json(con: Any, path: str) -> pa.Table:
         # DuckDB keeps a field of mixed types as raw JSON text; we quarantine the odd lines.
         raise _Misread(path)
     return rel.to_arrow_table()
+
+
+def _aligned(con: Any, path: str) -> Parsed:
+    """One parse of the file as it is; about twice as fast as parsing a copy with bad lines blanked.
+
+    ``read_json`` with ``ignore_errors`` gives one row per non-blank line, a bad line becoming
+    a row of NULLs; a vectorised pass over the lines returns the bad ones, in file order, so the
+    k-th bad line is the k-th all-NULL row. But ``ignore_errors`` also nulls a value of the
+    wrong type and drops an unknown key without a word: a good line with more keys than there
+    are columns, or a NULL anywhere in the good rows, sends the file to the strict paths.
+    A blank line does too (its position is unknown here).
+    """
+    rel = con.sql("SELECT * FROM read_json($1, format='newline_delimited', ignore_errors=true)",
+                  params=[path])
+    if any("JSON" in str(t) for t in rel.types):
+        raise _Misread(path)
+    # The line pass (and the reasons, in Python) runs beside the parse: each then fills
+    # the other's single-threaded stretches.
+    with ThreadPoolExecutor(1) as pool:
+        odd_lines = pool.submit(_odd_lines, con.cursor(), path, len(rel.types))
+        table = rel.to_arrow_table()
+        odd = odd_lines.result()
+    empty = pc.is_null(table.column(0))
+    for col in table.columns[1:]:
+        empty = pc.and_(empty, pc.is_null(col))
+    at = pc.indices_nonzero(empty).to_pylist()
+    if len(at) != len(odd):
+        raise _Misread(path)  # a good line that read as NULLs
+    good = table.filter(pc.invert(empty))
+    if any(col.null_count for col in good.columns):
+        raise _Misread(path)  # a NULL may be a value ignore_errors threw away
+    return Parsed(good, [(i + 1, line, reason) for i, (line, reason) in zip(at, odd, strict=True)])
+
+
+def _odd_lines(con: Any, path: str, columns: int) -> list[tuple[str, str]]:
+    """The bad lines in file order, each with its reason; _Misread if a line is blank or a
+    good line has more keys than there are ``columns``.
+
+    The reason comes from DuckDB (json.loads on each bad line would cost as much as the rest).
+    """
+    try:
+        rows = con.sql(f"SELECT line, {_IS_OBJECT}, {_REASON} FROM {_LINES} WHERE CASE "
+                       f"WHEN {_IS_OBJECT} THEN len(json_keys(line)) > {columns} ELSE true END",
+                       params=[path]).fetchall()
+    finally:
+        con.close()
+    if any(ok or not (line or "").strip(" \t\r") for line, ok, _ in rows):
+        raise _Misread(path)
+    return [(line, reason) for line, _, reason in rows]
+
+
+_REASON = ("CASE WHEN NOT coalesce(json_valid(line), false) THEN 'invalid JSON: not one "
+           "complete JSON value' ELSE 'not a JSON object but ' || lower(json_type(line)) END")
 
 
 def _blank_and_read(con: Any, data: bytes, path: str) -> Parsed:
@@ -199,7 +260,9 @@ def _typed_rows(lines: list[tuple[int, str]], bad: list[tuple[int, str, str]],
             good.append(rec)
     bad.sort()
     try:
-        return Parsed(pa.Table.from_pylist(good), bad)
+        # Every key of every kept line is a column (from_pylist would keep the first row's only).
+        names = list(dict.fromkeys(k for rec in good for k in rec))
+        return Parsed(pa.table({k: [rec.get(k) for rec in good] for k in names}), bad)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise DataFileError(f"cannot read NDJSON file {name}: {exc}") from None
 

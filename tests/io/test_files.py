@@ -152,3 +152,16 @@ def test_a_writer_killed_mid_write_leaves_the_old_file(tmp_path: Path) -> None:
     assert pq.read_table(target)["x"].to_pylist() == [1, 2, 3]  # whole and unchanged
     res = read_files(str(tmp_path / "*.parquet"))
     assert res.rows_read == 3  # the dead writer's hidden temp file is not data
+
+
+def test_odd_lines_past_the_type_sample_are_kept_or_quarantined(tmp_path: Path) -> None:
+    # DuckDB infers types from the first ~20k lines; later surprises must not vanish.
+    lines = [good(i) for i in range(30_000)]
+    lines[100] = "{broken"
+    lines[25_000] = json.dumps({"order_id": 25_000, "amount": 1.0, "region": "N", "extra": 7})
+    lines[26_000] = json.dumps({"order_id": "zz", "amount": 1.0, "region": "N"})
+    res = read_files(str(ndjson(tmp_path / "a.ndjson", lines)), as_="arrow")
+    assert res.rows_read == 30_000
+    assert [b["line"] for b in res.quarantine.to_pylist()] == [101, 26_001]
+    assert res.data["extra"].drop_null().to_pylist() == [7]
+    assert res.data["order_id"].null_count == 0
