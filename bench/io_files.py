@@ -86,7 +86,8 @@ def main() -> None:
         print(f"  duckdb read_json + COPY TO parquet   {t_dk:6.2f} s  "
               f"{args.rows / t_dk:>10,.0f} lines/s  rows {outcome['duckdb_rows']:,} "
               "(bad lines become rows of NULLs, unreported)")
-        print(f"  headrace / duckdb time: {t_hr / t_dk:.2f}x  (target <= 1.5x)")
+        print(f"  headrace / duckdb time: {t_hr / t_dk:.2f}x  (target <= 1.5x) "
+              f"{'ok' if t_hr / t_dk <= 1.5 else 'MISS'}")
 
 
 if __name__ == "__main__":

@@ -155,14 +155,22 @@ def main() -> None:
             c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
     print("targets")
-    print(f"  append vs psql \\copy:       {w['append'] / w['copy']:5.2f}x  (target >= 1.0x)")
+    merges = [w["merge_new"], w["merge_upsert"], w["merge_new_keys"]]
+    reads = [r["read"] / r["pd"], r["range"] / r["pd_range"]]
+    print(f"  append vs psql \\copy:       {w['append'] / w['copy']:5.2f}x  "
+          f"(target >= 1.0x) {verdict(w['append'] / w['copy'] >= 1.0)}")
     print(f"  merge vs psql \\copy:        {w['merge_new'] / w['copy']:5.2f}x (empty), "
           f"{w['merge_upsert'] / w['copy']:5.2f}x (half upsert), "
-          f"{w['merge_new_keys'] / w['copy']:5.2f}x (new keys)  (target >= 0.5x)")
+          f"{w['merge_new_keys'] / w['copy']:5.2f}x (new keys)  (target >= 0.5x) "
+          f"{verdict(min(merges) / w['copy'] >= 0.5)}")
     print(f"  append vs to_sql multi:     {w['append'] / w['to_sql']:5.0f}x")
-    print(f"  read_sql vs pd.read_sql:    {r['read'] / r['pd']:5.2f}x (table), "
-          f"{r['range'] / r['pd_range']:5.2f}x (date range)  (target >= 5x)")
+    print(f"  read_sql vs pd.read_sql:    {reads[0]:5.2f}x (table), {reads[1]:5.2f}x (date range)"
+          f"  (target >= 5x) {verdict(min(reads) >= 5.0)}")
     print(f"  read_sql vs psql \\copy TO:  {r['read'] / r['copy_to']:5.2f}x")
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISS"
 
 
 if __name__ == "__main__":
