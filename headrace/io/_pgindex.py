@@ -33,15 +33,18 @@ class Index:
 def rebuildable(cur: Any, spec: WriteSpec, frame_rows: int) -> bool:
     """Whether dropping and rebuilding ``spec``'s indexes should beat maintaining them.
 
-    Only for a plain table whose indexes can be rebuilt exactly: none is a replica identity
-    or cluster index, and no foreign key points at it (the caller checks foreign keys).
+    Only for a plain table whose indexes can be rebuilt exactly from their definitions: none
+    is a replica identity or cluster index, in its own tablespace or commented, and no foreign
+    key points at the table (the caller checks that).
     """
     if frame_rows < MIN_FRAME_ROWS:
         return False
     cur.execute("SELECT c.relkind::text, c.reltuples::float8, "
                 "(SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid), "
-                "(SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid AND "
-                " (i.indisreplident OR i.indisclustered OR NOT i.indisvalid)) "
+                "(SELECT count(*) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid "
+                " WHERE i.indrelid = c.oid AND (i.indisreplident OR i.indisclustered OR "
+                " NOT i.indisvalid OR ic.reltablespace <> 0 "
+                " OR obj_description(i.indexrelid, 'pg_class') IS NOT NULL)) "
                 "FROM pg_class c WHERE c.oid = to_regclass($1)", (spec.qualified,))
     row = cur.fetchone()
     if row is None:
