@@ -42,12 +42,15 @@ def merge(cur: Any, data: pa.Table, columns: dict[str, str],
     UPDATEd with the frame's columns only. The lock keeps other writers out until commit, so
     no key can appear between the lookup and the insert.
     """
-    whole = set(columns) <= set(data.column_names) and not referenced(cur, spec)
+    whole = set(columns) <= set(data.column_names)
     rebuild = whole and _pgindex.rebuildable(cur, spec, data.num_rows)
     # Dropping indexes needs the exclusive lock (readers wait until commit); otherwise
     # readers go on and only writers are kept out.
     lock = "ACCESS EXCLUSIVE" if rebuild else "SHARE ROW EXCLUSIVE"
     cur.execute(f"LOCK TABLE {spec.qualified} IN {lock} MODE")
+    # Checked again under the lock: nobody can add a foreign key or change an index now.
+    whole = whole and not referenced(cur, spec)
+    rebuild = rebuild and whole and _pgindex.rebuildable(cur, spec, data.num_rows)
     # A hash of a million keys is ~55MB: in one batch it saves a spill to disk.
     cur.execute("SET LOCAL work_mem = '128MB'")
     if whole:
