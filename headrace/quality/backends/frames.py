@@ -6,14 +6,15 @@ NumPy-backed and Arrow-backed columns the conversion shares memory.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 
-class Frame:
-    """An in-memory frame seen column by column."""
+class Frame(ABC):
+    """An in-memory frame seen column by column; one subclass per frame library."""
 
     kind = "frame"
 
@@ -22,15 +23,18 @@ class Frame:
         self._cols: dict[str, Any] = {}
 
     @property
+    @abstractmethod
     def names(self) -> list[str]:
-        raise NotImplementedError
+        """Declared by each frame kind."""
 
     @property
+    @abstractmethod
     def num_rows(self) -> int:
-        raise NotImplementedError
+        """Declared by each frame kind."""
 
+    @abstractmethod
     def _convert(self, name: str) -> pa.Array | pa.ChunkedArray:
-        raise NotImplementedError
+        """One column as Arrow."""
 
     def column(self, name: str) -> pa.Array | pa.ChunkedArray:
         col = self._cols.get(name)
@@ -45,12 +49,13 @@ class Frame:
     def types(self) -> dict[str, pa.DataType]:
         return {n: self.column(n).type for n in self.names}
 
+    @abstractmethod
     def take(self, mask: np.ndarray) -> Any:
         """The rows where mask is True, as a frame of the input's kind."""
-        raise NotImplementedError
 
+    @abstractmethod
     def with_failed(self, frame: Any, name: str, values: np.ndarray) -> Any:
-        raise NotImplementedError
+        """``frame`` with the column ``name`` holding ``values`` (the failed checks per row)."""
 
     def index_labels(self, positions: np.ndarray) -> list[Any]:
         return [int(p) for p in positions]

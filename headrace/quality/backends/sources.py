@@ -69,11 +69,6 @@ class DuckDBRelation(SqlRelation):
             raise QualityError(f"DuckDB could not run a check on {self.sql}: {exc}") from exc
 
 
-def _literal(text: str) -> str:
-    # File paths go into DuckDB's table functions as SQL string literals.
-    return "'" + text.replace("'", "''") + "'"
-
-
 @dataclass(frozen=True)
 class DuckDBTable:
     """A table or view in a DuckDB database (a connection, a file path, or in-memory)."""
@@ -101,7 +96,13 @@ class ParquetFile:
     def relation(self) -> SqlRelation:
         import duckdb
 
-        return DuckDBRelation(duckdb.connect(), f"read_parquet({_literal(str(self.path))})", "parquet")
+        con = duckdb.connect()
+        try:
+            # Through the Python API the path travels as a value, not as SQL text.
+            con.read_parquet(str(self.path)).create_view("__hr_parquet")
+        except duckdb.Error as exc:
+            raise QualityError(f"cannot read Parquet {self.path}: {exc}") from exc
+        return DuckDBRelation(con, '"__hr_parquet"', "parquet")
 
 
 @dataclass(frozen=True)
