@@ -77,16 +77,15 @@ class FlowRun:
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> None:
-        """Record the run as Running (created, or taken over from the scheduler) in one transaction."""
-        import os
-        import socket
+        """Record the run as Running (created, or taken over from the scheduler) in one transaction.
 
+        The store adds this process's host and pid.
+        """
         at = self.now()
         self.attempts = 1
         row = {"id": self.id, "state_type": "RUNNING", "state_name": "Running", "state_message": None,
                "parameters": to_json(self.parameters), "run_count": 1, "started_at": at,
-               "tags": to_json(list(self.flow.tags)) if self.flow.tags else None,
-               "hostname": socket.gethostname(), "pid": os.getpid(), "heartbeat_at": at}
+               "tags": to_json(list(self.flow.tags)) if self.flow.tags else None, "heartbeat_at": at}
         if not self.adopt:
             row.update({"flow_name": self.flow.name, "name": f"{self.flow.name}-{self.id[:8]}",
                         "entrypoint": self.flow.entrypoint, "created_at": at,

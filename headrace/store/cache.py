@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
@@ -45,8 +46,6 @@ class ConcurrencyMixin(StoreBase):
 
     def cached_concurrency_limits(self) -> dict[str, int]:
         """The tag limits, re-read at most every LIMITS_TTL seconds (checked once per flow run)."""
-        import time
-
         cached = self._limits_cache
         if cached is None or time.monotonic() - cached[0] > LIMITS_TTL:
             cached = self._limits_cache = (time.monotonic(), self.concurrency_limits())

@@ -39,16 +39,12 @@ _INSERT_CHANGE = insert(state_changes)
 
 
 @functools.lru_cache(maxsize=64)
-def _flow_update_stmt(columns: tuple[str, ...]) -> Any:
-    return (update(flow_runs).where(flow_runs.c.id == bindparam("b_id"))
-            .values({c: bindparam(c) for c in columns}))
-
-
-@functools.lru_cache(maxsize=16)
-def _adopt_stmt(columns: tuple[str, ...]) -> Any:
-    return (update(flow_runs).where(flow_runs.c.id == bindparam("b_id"),
-                                    flow_runs.c.state_type.in_(("SCHEDULED", "PENDING")))
-            .values({c: bindparam(c) for c in columns}))
+def _flow_update_stmt(columns: tuple[str, ...], adopt: bool = False) -> Any:
+    """UPDATE of these columns by id; ``adopt`` only touches a run that has not started."""
+    where = [flow_runs.c.id == bindparam("b_id")]
+    if adopt:
+        where.append(flow_runs.c.state_type.in_(("SCHEDULED", "PENDING")))
+    return update(flow_runs).where(*where).values({c: bindparam(c) for c in columns})
 
 
 def _row(mapping: Any) -> dict[str, Any]:
@@ -85,8 +81,8 @@ class RunsMixin(StoreBase):
         row = {"hostname": HOSTNAME, "pid": os.getpid(), **row}
         with self.transaction() as conn:
             if adopt:
-                res = conn.execute(_adopt_stmt(tuple(sorted(k for k in row if k != "id"))),
-                                   {"b_id": row["id"], **{k: v for k, v in row.items() if k != "id"}})
+                values = {k: v for k, v in row.items() if k != "id"}
+                res = conn.execute(_flow_update_stmt(tuple(sorted(values)), True), {"b_id": row["id"], **values})
                 if not res.rowcount:
                     return False
             else:
