@@ -4,13 +4,16 @@
     ├── ConfigError               bad setting or environment value
     ├── StoreError                the run store cannot be used
     │   ├── StoreNotWritable      the store path or server refuses writes
+    │   ├── StoreUnavailable      locked or connection dropped (retried first)
     │   └── SchemaVersionError    the store was written by a newer headrace
     ├── FlowError                 a flow or task was declared or called wrongly
+    │   ├── InvalidDefinition     @flow/@task options that cannot work (also a ValueError)
     │   ├── FlowNotFound          FILE.py:FLOW does not name a flow
-    │   ├── ParameterError        a parameter is missing or does not convert
+    │   ├── ParameterError        a parameter is missing or does not convert (also a TypeError)
     │   └── RunNotFound           no run with that id
     ├── TaskRunError              a task run ended badly
     │   ├── TaskTimeout           a task ran past its timeout_seconds
+    │   ├── RemoteTaskError       a task process failed in a way that could not come back as itself
     │   └── UpstreamFailed        a task's input came from a failed task
     ├── FlowRunError              a flow run ended badly (wraps the cause)
     ├── ResultError               a result cannot be persisted or read back
@@ -44,6 +47,10 @@ class StoreNotWritable(StoreError):
     """The store's location refuses writes."""
 
 
+class StoreUnavailable(StoreError):
+    """The store is locked by another process or its connection dropped; store methods retry it."""
+
+
 class SchemaVersionError(StoreError):
     """The store's schema is newer than this headrace understands."""
 
@@ -52,11 +59,15 @@ class FlowError(HeadraceError):
     """A flow or task was declared or called in a way that cannot work."""
 
 
+class InvalidDefinition(FlowError, ValueError):
+    """A ``@flow`` or ``@task`` was declared with options that cannot work."""
+
+
 class FlowNotFound(FlowError):
     """A FILE.py:FLOW reference does not name a flow."""
 
 
-class ParameterError(FlowError):
+class ParameterError(FlowError, TypeError):
     """A flow parameter is missing, unknown, or does not convert to its type."""
 
 
@@ -70,6 +81,10 @@ class TaskRunError(HeadraceError):
 
 class TaskTimeout(TaskRunError):
     """A task ran past its ``timeout_seconds``."""
+
+
+class RemoteTaskError(TaskRunError):
+    """A task body in another process failed and its exception could not be sent back as itself."""
 
 
 class UpstreamFailed(TaskRunError):

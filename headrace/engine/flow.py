@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
+from headrace.engine.flowrun import run_flow
+from headrace.engine.params import coerce_parameters
 from headrace.engine.retries import RetryDelay, retry_delays
 from headrace.engine.runners import TaskRunner
+from headrace.errors import InvalidDefinition, ParameterError
+
+__all__ = ["Flow", "flow"]
 
 if TYPE_CHECKING:
     from headrace.engine.states import State
@@ -29,12 +35,12 @@ class Flow(Generic[P, R]):
                  on_completion: list[Hook] | None = None, on_failure: list[Hook] | None = None,
                  on_cancellation: list[Hook] | None = None, on_crashed: list[Hook] | None = None) -> None:
         if not callable(fn):
-            raise TypeError(f"@flow decorates a function, not {type(fn).__name__}")
+            raise InvalidDefinition(f"@flow decorates a function, not {type(fn).__name__}")
         label: str = name or str(getattr(fn, "__name__", "flow"))
         if retries < 0:
-            raise ValueError(f"flow {label!r}: retries must be >= 0, not {retries}")
+            raise InvalidDefinition(f"flow {label!r}: retries must be >= 0, not {retries}")
         if timeout_seconds is not None and timeout_seconds <= 0:
-            raise ValueError(f"flow {label!r}: timeout_seconds must be > 0")
+            raise InvalidDefinition(f"flow {label!r}: timeout_seconds must be > 0, not {timeout_seconds}")
         self.fn = fn
         self.name = label
         self.description = description or inspect.getdoc(fn)
@@ -69,7 +75,8 @@ class Flow(Generic[P, R]):
     def with_options(self, **options: Any) -> Flow[P, R]:
         unknown = set(options) - set(self._OPTIONS)
         if unknown:
-            raise TypeError(f"with_options got unknown options: {', '.join(sorted(unknown))}")
+            raise InvalidDefinition(f"flow {self.name!r}: with_options got unknown options: "
+                                    f"{', '.join(sorted(unknown))} (known: {', '.join(self._OPTIONS)})")
         current = {k: getattr(self, k) for k in self._OPTIONS}
         return Flow(self.fn, **{**current, **options})
 
@@ -82,13 +89,9 @@ class Flow(Generic[P, R]):
             return None
         if not path:
             return None
-        import os
-
         return f"{os.path.abspath(path)}:{self.fn.__name__}"
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-        from headrace.errors import ParameterError
-
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as exc:
@@ -96,8 +99,6 @@ class Flow(Generic[P, R]):
         bound.apply_defaults()
         parameters = dict(bound.arguments)
         if self.validate_parameters:
-            from headrace.engine.params import coerce_parameters
-
             parameters = coerce_parameters(self, parameters)
         return parameters
 
@@ -110,8 +111,6 @@ class Flow(Generic[P, R]):
         def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from headrace.engine.flowrun import run_flow
-
         return_state = bool(kwargs.pop("return_state", False))
         parameters = self.bind(args, kwargs)
         if self.is_async:
@@ -129,8 +128,6 @@ class Flow(Generic[P, R]):
 async def _run_in_thread(fl: Flow[Any, Any], parameters: dict[str, Any], return_state: bool) -> Any:
     """`await my_async_flow(...)`: the flow run gets its own thread and event loop."""
     import asyncio
-
-    from headrace.engine.flowrun import run_flow
 
     state = await asyncio.to_thread(run_flow, fl, parameters)
     return state if return_state else state.result()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import traceback
@@ -13,19 +14,20 @@ from typing import Any
 
 from headrace.engine import results
 from headrace.engine.context import FlowRunContext, flow_run_var
-from headrace.engine.flow import Flow
 from headrace.engine.futures import TaskFuture
 from headrace.engine.hashing import to_json
 from headrace.engine.logs import install_capture
 from headrace.engine.retries import with_jitter
 from headrace.engine.runners import run_sync
-from headrace.engine.states import STATE_TYPES, State, first_line
-from headrace.engine.taskrun import RunView
+from headrace.engine.states import STATE_TYPES, RunView, State, first_line
+from headrace.engine.taskrun import close_unfinished
 from headrace.errors import Cancelled, FlowError, FlowRunError
 from headrace.secrets import redact
 from headrace.store import RunStore, get_store, utcnow
 
 log = logging.getLogger("headrace.engine")
+
+Flow = Any  # a headrace.engine.flow.Flow (which imports this module to run itself)
 
 
 class _FlowTimedOut(Exception):
@@ -35,7 +37,7 @@ class _FlowTimedOut(Exception):
 class FlowRun:
     """One call of a flow, from its first record to its final state."""
 
-    def __init__(self, flow: Flow[Any, Any], parameters: dict[str, Any], *, flow_run_id: str | None,
+    def __init__(self, flow: Flow, parameters: dict[str, Any], *, flow_run_id: str | None,
                  scheduled_time: datetime | None, deployment_id: str | None, retry_of: str | None,
                  now: Callable[[], datetime] | None) -> None:
         self.flow = flow
@@ -57,12 +59,16 @@ class FlowRun:
 
     # -- the one function that changes state ------------------------------------------------------
     def set_state(self, name: str, message: str | None = None, *, flush: bool = False) -> None:
+        """Record a new state of the flow run (its message redacted); the store writes it as a transition."""
+        message = redact(message) if message else message
+        if STATE_TYPES[name].is_terminal:  # no task run of a finished flow run stays unfinished
+            close_unfinished(self.id, "Crashed" if name == "Crashed" else "Cancelled",
+                             f"its flow run ended {name} before this task run finished")
         previous = self.state.type.value
         self.state = State(name, message, self.now())
         at = self.state.timestamp
         stype = STATE_TYPES[name].value
-        update: dict[str, Any] = {"id": self.id, "state_type": stype, "state_name": name,
-                                  "state_message": message, "run_count": self.attempts}
+        update: dict[str, Any] = {"id": self.id, "run_count": self.attempts}
         if stype == "RUNNING" and self.attempts == 1 and name == "Running":
             update["started_at"] = at
         if STATE_TYPES[name].is_terminal:
@@ -150,6 +156,8 @@ class FlowRun:
             except Exception as exc:
                 self.error = exc
                 timed_out = isinstance(exc, _FlowTimedOut)
+                if timed_out:
+                    self._abandon_attempt(str(exc))
                 if attempt <= flow.retries:
                     self._wait_retry(attempt, exc)
                     continue
@@ -161,6 +169,16 @@ class FlowRun:
             self.set_state("Completed", flush=True)
             return value
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _abandon_attempt(self, why: str) -> None:
+        """After a timeout: end the attempt's unfinished task runs, and give the next attempt its
+        own context, so the abandoned body stops at its next task while a retry really runs."""
+        close_unfinished(self.id, "Cancelled", why)
+        old = self.ctx
+        self.ctx = dataclasses.replace(old, cancel_event=threading.Event(), futures=[], key_counts={},
+                                       lock=threading.Lock())
+        flow_run_var.set(self.ctx)
+        self.store.writer.cancel_events[self.id] = self.ctx.cancel_event
 
     def _body(self) -> Any:
         if not self.flow.log_prints:
@@ -269,7 +287,7 @@ class _PrintsToLog:
         self.out.flush()
 
 
-def _kwargs(flow: Flow[Any, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+def _kwargs(flow: Flow, parameters: dict[str, Any]) -> dict[str, Any]:
     """Keyword arguments for the flow function; extra parameters go to its ``**kwargs``."""
     params = flow.signature.parameters
     out: dict[str, Any] = {}
@@ -297,7 +315,7 @@ def _plain(value: Any) -> Any:
     return value if results.frame_kind(value) is None else None
 
 
-def run_flow(flow: Flow[Any, Any], parameters: dict[str, Any], *, flow_run_id: str | None = None,
+def run_flow(flow: Flow, parameters: dict[str, Any], *, flow_run_id: str | None = None,
              scheduled_time: datetime | None = None, deployment_id: str | None = None,
              retry_of: str | None = None, now: Callable[[], datetime] | None = None) -> State:
     """Run ``flow`` with ``parameters`` and return its final state (never raises for a failed run).

@@ -70,3 +70,10 @@ def as_completed(futures: Iterable[TaskFuture[Any]], timeout: float | None = Non
     by_inner = {f._future: f for f in futures}
     for inner in cf.as_completed(list(by_inner), timeout=timeout):
         yield by_inner[inner]
+
+
+class unmapped:  # noqa: N801 - the name users know
+    """Wrap an argument of ``task.map`` that every mapped run receives whole."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value

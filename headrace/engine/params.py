@@ -10,12 +10,11 @@ import typing
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from headrace.errors import ParameterError
 
-if TYPE_CHECKING:
-    from headrace.engine.flow import Flow
+Flow = Any  # headrace.engine.flow.Flow (which imports this module): name, fn and signature are read
 
 _TRUE = {"true", "1", "yes", "y", "on"}
 _FALSE = {"false", "0", "no", "n", "off"}
@@ -100,7 +99,7 @@ _BY_NAME: dict[str, Any] = {"int": int, "float": float, "bool": bool, "str": str
                             "dict": dict, "list": list}
 
 
-def convert_parameters(flow: Flow[Any, Any], raw: dict[str, Any]) -> dict[str, Any]:
+def convert_parameters(flow: Flow, raw: dict[str, Any]) -> dict[str, Any]:
     """Convert each raw value by the flow's annotation; name the parameter when one fails."""
     try:
         hints = typing.get_type_hints(flow.fn)
@@ -125,7 +124,7 @@ def convert_parameters(flow: Flow[Any, Any], raw: dict[str, Any]) -> dict[str, A
     return out
 
 
-def coerce_parameters(flow: Flow[Any, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+def coerce_parameters(flow: Flow, parameters: dict[str, Any]) -> dict[str, Any]:
     """Convert text values to the annotated types (``"2024-01-31"`` to a date), as peers validate.
 
     Values that already are not text are left alone; text that does not convert is
@@ -137,7 +136,7 @@ def coerce_parameters(flow: Flow[Any, Any], parameters: dict[str, Any]) -> dict[
     return {**parameters, **convert_parameters(flow, needs)}
 
 
-def _wants_conversion(flow: Flow[Any, Any], name: str) -> bool:
+def _wants_conversion(flow: Flow, name: str) -> bool:
     param = flow.signature.parameters.get(name)
     if param is None or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
         return False

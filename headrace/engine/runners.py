@@ -18,7 +18,7 @@ from collections.abc import Callable
 from contextvars import copy_context
 from typing import Any
 
-from headrace.errors import TaskTimeout
+from headrace.errors import RemoteTaskError, TaskTimeout
 
 _CTX = mp.get_context("spawn")
 
@@ -128,10 +128,6 @@ def _picklable(exc: BaseException) -> BaseException | None:
         return exc
     except Exception:
         return None
-
-
-class RemoteTaskError(Exception):
-    """An exception raised in a task process that could not be sent back as itself."""
 
 
 class _FunctionRef:

@@ -4,43 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
 from typing import Any
 
 from headrace.errors import FlowRunError, TaskRunError
+from headrace.state_types import STATE_TYPES, StateType
 
+__all__ = ["STATE_TYPES", "RunView", "State", "StateType", "first_line"]
 
-class StateType(str, Enum):
-    SCHEDULED = "SCHEDULED"
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    CRASHED = "CRASHED"
-    CANCELLED = "CANCELLED"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in _TERMINAL
-
-
-_TERMINAL = frozenset({StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED})
-
-# Named states and their types. Retrying is a running attempt after a failed one;
-# Cached is a completion that reused a stored result; TimedOut is a failure.
-STATE_TYPES: dict[str, StateType] = {
-    "Scheduled": StateType.SCHEDULED,
-    "Late": StateType.SCHEDULED,
-    "Pending": StateType.PENDING,
-    "Running": StateType.RUNNING,
-    "Retrying": StateType.RUNNING,
-    "Completed": StateType.COMPLETED,
-    "Cached": StateType.COMPLETED,
-    "Failed": StateType.FAILED,
-    "TimedOut": StateType.FAILED,
-    "Crashed": StateType.CRASHED,
-    "Cancelled": StateType.CANCELLED,
-}
 
 _MISSING = object()
 
@@ -109,3 +79,13 @@ def first_line(error: BaseException | str | None) -> str:
     text = str(error).strip()
     line = text.splitlines()[0] if text else ""
     return f"{type(error).__name__}: {line}" if line else type(error).__name__
+
+
+class RunView:
+    """What hooks and alerts see of a run: ``id``, ``name``, ``parameters``, ``error`` and more."""
+
+    def __init__(self, **fields: Any) -> None:
+        self.__dict__.update(fields)
+
+    def __repr__(self) -> str:
+        return f"<Run {self.__dict__.get('name')} {self.__dict__.get('id')}>"

@@ -7,7 +7,12 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
+from headrace.engine.calls import call_task, map_task, submit_task
+from headrace.engine.futures import unmapped
 from headrace.engine.retries import RetryDelay, retry_delays
+from headrace.errors import InvalidDefinition, ParameterError
+
+__all__ = ["Task", "task", "unmapped"]
 
 if TYPE_CHECKING:
     from headrace.engine.states import State
@@ -31,13 +36,17 @@ class Task(Generic[P, R]):
                  on_completion: list[Hook] | None = None, on_failure: list[Hook] | None = None,
                  retry_condition_fn: Callable[..., bool] | None = None) -> None:
         if not callable(fn):
-            raise TypeError(f"@task decorates a function, not {type(fn).__name__}")
+            raise InvalidDefinition(f"@task decorates a function, not {type(fn).__name__}")
+        label = name or getattr(fn, "__name__", "task")
         if retries < 0:
-            raise ValueError(f"task {name or fn.__name__!r}: retries must be >= 0, not {retries}")
+            raise InvalidDefinition(f"task {label!r}: retries must be >= 0, not {retries}")
         if timeout_seconds is not None and timeout_seconds <= 0:
-            raise ValueError(f"task {name or fn.__name__!r}: timeout_seconds must be > 0")
+            raise InvalidDefinition(f"task {label!r}: timeout_seconds must be > 0, not {timeout_seconds}")
         if result_serializer not in ("json", "pickle"):
-            raise ValueError(f"result_serializer must be 'json' or 'pickle', not {result_serializer!r}")
+            raise InvalidDefinition(f"task {label!r}: result_serializer must be 'json' or 'pickle', "
+                                    f"not {result_serializer!r}")
+        if cache_key_fn is not None and not callable(cache_key_fn):
+            raise InvalidDefinition(f"task {label!r}: cache_key_fn must be a function such as task_input_hash")
         self.fn = fn
         self.name: str = name or str(getattr(fn, "__name__", "task"))
         self.description = description or inspect.getdoc(fn)
@@ -73,7 +82,8 @@ class Task(Generic[P, R]):
         """A copy of this task with some options changed."""
         unknown = set(options) - set(self._OPTIONS)
         if unknown:
-            raise TypeError(f"with_options got unknown options: {', '.join(sorted(unknown))}")
+            raise InvalidDefinition(f"task {self.name!r}: with_options got unknown options: "
+                                    f"{', '.join(sorted(unknown))} (known: {', '.join(self._OPTIONS)})")
         current = {k: getattr(self, k) for k in self._OPTIONS}
         return Task(self.fn, **{**current, **options})
 
@@ -82,7 +92,7 @@ class Task(Generic[P, R]):
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as exc:
-            raise TypeError(f"task {self.name!r}: {exc}") from None
+            raise ParameterError(f"task {self.name!r}: {exc}") from None
         bound.apply_defaults()
         return dict(bound.arguments)
 
@@ -95,8 +105,6 @@ class Task(Generic[P, R]):
         def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from headrace.engine.taskrun import call_task
-
         if self.is_async:
             # `await my_task(...)`: the task run happens on a worker thread, so several
             # awaited tasks (asyncio.gather) run at once.
@@ -105,14 +113,10 @@ class Task(Generic[P, R]):
 
     def submit(self, *args: Any, **kwargs: Any) -> Any:
         """Start a task run on the flow's task runner; returns a :class:`TaskFuture`."""
-        from headrace.engine.taskrun import submit_task
-
         return submit_task(self, args, kwargs)
 
     def map(self, *args: Any, **kwargs: Any) -> Any:
         """Submit one task run per element of the iterable arguments (``unmapped(x)`` stays whole)."""
-        from headrace.engine.taskrun import map_task
-
         return map_task(self, args, kwargs)
 
     def __get__(self, instance: Any, owner: Any = None) -> Any:
@@ -132,13 +136,6 @@ async def _call_in_thread(fn: Callable[..., Any], *args: Any) -> Any:
     import asyncio
 
     return await asyncio.to_thread(fn, *args)
-
-
-class unmapped:  # noqa: N801 - the name users know
-    """Wrap an argument of ``task.map`` that every mapped run receives whole."""
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
 
 
 @overload

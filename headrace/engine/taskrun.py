@@ -7,6 +7,7 @@ goes through ``TaskRun.set_state``, which records it.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import traceback
 import uuid
@@ -15,37 +16,42 @@ from typing import Any
 
 from headrace.engine import results
 from headrace.engine.context import FlowRunContext, TaskRunContext, flow_run_var, task_run_var
-from headrace.engine.futures import TaskFuture, TaskFutureList
+from headrace.engine.futures import TaskFuture, unmapped
 from headrace.engine.retries import with_jitter
 from headrace.engine.runners import TaskRunner, _Terminated
-from headrace.engine.states import STATE_TYPES, State, first_line
-from headrace.engine.task import Task, unmapped
+from headrace.engine.states import STATE_TYPES, RunView, State, StateType, first_line
 from headrace.errors import Cancelled, ResultError, TaskTimeout, UpstreamFailed
 from headrace.secrets import redact
 from headrace.store import RunStore, get_store, utcnow
 
 log = logging.getLogger("headrace.engine")
 
-_STANDALONE_RUNNER = TaskRunner()
+STANDALONE_RUNNER = TaskRunner()
+_STANDALONE_RUNNER = STANDALONE_RUNNER
+TaskLike = Any  # a headrace.engine.task.Task; typed loosely so this module needs not import it
+
+# flow run id -> its task runs not yet in a final state (closed when the flow run ends or times out)
+_LIVE: dict[str, set[TaskRun]] = {}
+_LIVE_LOCK = threading.Lock()
 
 
-class RunView:
-    """What hooks and alerts see of a run: ``id``, ``name``, ``parameters``, ``error`` and more."""
-
-    def __init__(self, **fields: Any) -> None:
-        self.__dict__.update(fields)
-
-    def __repr__(self) -> str:
-        return f"<Run {self.__dict__.get('name')} {self.__dict__.get('id')}>"
+def close_unfinished(flow_run_id: str, name: str, message: str) -> int:
+    """Move every unfinished task run of a flow run to ``name`` (Cancelled or Crashed) and fence it:
+    whatever its body does later is not recorded. Returns how many were closed."""
+    with _LIVE_LOCK:
+        runs = _LIVE.pop(flow_run_id, set())
+    for run in runs:
+        run.close(name, message)
+    return len(runs)
 
 
 class TaskRun:
     """One call of a task, from creation to its final state."""
 
     __slots__ = ("task", "flow", "store", "id", "key", "args", "kwargs", "wait_for", "row", "state",
-                 "parameters", "now")
+                 "parameters", "now", "closed", "lock", "__weakref__")
 
-    def __init__(self, task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+    def __init__(self, task: TaskLike, args: tuple[Any, ...], kwargs: dict[str, Any],
                  wait_for: Iterable[Any] | None = None) -> None:
         self.task = task
         self.flow: FlowRunContext | None = flow_run_var.get()
@@ -63,31 +69,51 @@ class TaskRun:
             "tags": ",".join(task.tags) or None, "cache_key": None, "inputs_hash": None,
             "error": None, "result": None, "created_at": self.now(), "started_at": None,
             "ended_at": None}
+        self.closed = False
+        self.lock = threading.Lock()
+        if self.flow is not None:
+            with _LIVE_LOCK:
+                _LIVE.setdefault(self.flow.flow_run_id, set()).add(self)
         self._record("Pending", None, None)
 
     # -- the one function that changes state -------------------------------------------
     def set_state(self, name: str, message: str | None = None, *, data: Any = results.NotJSONable,
                   error: BaseException | None = None) -> State:
-        previous = self.row["state_type"]
+        """Record a new state (its message redacted); a closed run keeps the state it was closed in."""
+        message = redact(message) if message else message
         state = State(name, message, self.now(), error=error, run_id=self.id)
         if data is not results.NotJSONable:
             state.data = data
-        self.state = state
-        self._record(name, message, previous)
+        with self.lock:
+            if self.closed:
+                return state
+            self.state = state
+            self._record(name, message, self.row["state_type"])
         return state
+
+    def close(self, name: str, message: str) -> None:
+        """End this run as ``name`` unless it ended already; nothing it does later is recorded."""
+        with self.lock:
+            if not self.closed and not STATE_TYPES[self.row["state_name"]].is_terminal:
+                self.state = State(name, message, self.now(), run_id=self.id)
+                self._record(name, message, self.row["state_type"])
+            self.closed = True
 
     def _record(self, name: str, message: str | None, previous: str | None) -> None:
         at = self.now()
         row = self.row
-        stype = STATE_TYPES[name].value
-        row["state_type"], row["state_name"], row["state_message"] = stype, name, message
-        if stype == "RUNNING" and row["started_at"] is None:
+        stype = STATE_TYPES[name]
+        row["state_type"], row["state_name"], row["state_message"] = stype.value, name, message
+        if stype is StateType.RUNNING and row["started_at"] is None:
             row["started_at"] = at
-        if stype in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+        if stype.is_terminal:
             row["ended_at"] = at
+            if self.flow is not None:
+                with _LIVE_LOCK:
+                    _LIVE.get(self.flow.flow_run_id, set()).discard(self)
         writer = self.store.writer
         writer.state_change({"run_id": self.id, "run_kind": "task", "from_type": previous,
-                             "to_type": stype, "to_name": name, "message": message, "at": at})
+                             "to_type": stype.value, "to_name": name, "message": message, "at": at})
         writer.task_run(dict(row))
 
     # -- execution -----------------------------------------------------------------------
@@ -116,7 +142,7 @@ class TaskRun:
 
     def _attempts(self, ctx: TaskRunContext, cache_key: str | None) -> State:
         task = self.task
-        runner = self.flow.task_runner if self.flow else _STANDALONE_RUNNER
+        runner = self.flow.task_runner if self.flow else STANDALONE_RUNNER
         cancel = self.flow.cancel_event if self.flow else None
         for attempt in range(1, task.retries + 2):
             self._check_cancel()
@@ -145,8 +171,6 @@ class TaskRun:
         args, kwargs = self._call_args()
         if task.log_prints:
             return _call_logging_prints(runner, task, args, kwargs, cancel)
-        import threading
-
         return runner.call(task.fn, args, kwargs, task.timeout_seconds, cancel or threading.Event())
 
     def _call_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -178,7 +202,7 @@ class TaskRun:
 
     def _wait_retry(self, attempt: int, exc: BaseException) -> None:
         delay = with_jitter(self.task.delays[attempt - 1], self.task.retry_jitter_factor)
-        msg = f"attempt {attempt} failed ({first_line(exc)}); retrying in {delay:g} s"
+        msg = redact(f"attempt {attempt} failed ({first_line(exc)}); retrying in {delay:g} s")
         log.info("task %s: %s", self.key, msg)
         self.set_state("Retrying", msg, error=exc)
         if delay > 0:
@@ -287,7 +311,7 @@ class TaskRun:
         except ResultError as exc:
             return self._finish_failed("Failed", exc)
         self.row["result"] = ref
-        if cache_key is not None and ref is not None:
+        if cache_key is not None and ref is not None and not self.closed:
             exp = self.task.cache_expiration
             self.store.put_cached(cache_key, self.task.name, ref, self.now() + exp if exp else None, self.now())
         state = self.set_state("Completed", data=value)
@@ -312,8 +336,8 @@ class TaskRun:
 
     def _finish_failed(self, name: str, exc: BaseException, hooks: bool = True) -> State:
         self.row["error"] = redact("".join(traceback.format_exception(exc))[-8000:])
-        state = self.set_state(name, redact(first_line(exc)), error=exc)
-        log.error("task %s ended %s: %s", self.key, name, redact(first_line(exc)))
+        state = self.set_state(name, first_line(exc), error=exc)
+        log.error("task %s ended %s: %s", self.key, name, state.message)
         self.store.writer.flush()  # a failure is a state boundary that must survive a crash
         if hooks:
             self._hooks(self.task.on_failure, state)
@@ -347,11 +371,10 @@ def _resolve(value: Any, run: TaskRun) -> Any:
     return value
 
 
-def _call_logging_prints(runner: TaskRunner, task: Task[Any, Any], args: tuple[Any, ...],
+def _call_logging_prints(runner: TaskRunner, task: TaskLike, args: tuple[Any, ...],
                          kwargs: dict[str, Any], cancel: Any) -> Any:
     import contextlib
     import io
-    import threading
 
     buf = io.StringIO()
     try:
@@ -360,55 +383,3 @@ def _call_logging_prints(runner: TaskRunner, task: Task[Any, Any], args: tuple[A
     finally:
         for line in buf.getvalue().splitlines():
             logging.getLogger("headrace.runs.prints").info("%s", line)
-
-
-# -- the three ways to call a task ------------------------------------------------------------
-def call_task(task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    return_state = kwargs.pop("return_state", False)
-    wait_for = kwargs.pop("wait_for", None)
-    state = TaskRun(task, args, kwargs, wait_for).execute()
-    return state if return_state else state.result()
-
-
-def submit_task(task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> TaskFuture[Any]:
-    wait_for = kwargs.pop("wait_for", None)
-    run = TaskRun(task, args, kwargs, wait_for)
-    flow = run.flow
-    runner = flow.task_runner if flow else _STANDALONE_RUNNER
-    future: TaskFuture[Any] = TaskFuture(runner.submit(run.execute), task.name, run.id)
-    if flow is not None:
-        flow.futures.append(future)
-    return future
-
-
-def map_task(task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> TaskFutureList[Any]:
-    wait_for = kwargs.pop("wait_for", None)
-    bound = task.bind(args, kwargs)
-    mapped: dict[str, list[Any]] = {}
-    static: dict[str, Any] = {}
-    for name, value in bound.items():
-        if isinstance(value, TaskFuture):
-            value = value.result()
-        if isinstance(value, unmapped) or isinstance(value, (str, bytes, dict)) or not _iterable(value):
-            static[name] = value.value if isinstance(value, unmapped) else value
-        else:
-            mapped[name] = list(value)
-    if not mapped:
-        raise TypeError(f"task {task.name!r}.map needs at least one iterable argument")
-    lengths = {len(v) for v in mapped.values()}
-    if len(lengths) > 1:
-        sizes = ", ".join(f"{k}={len(v)}" for k, v in mapped.items())
-        raise ValueError(f"task {task.name!r}.map got iterables of different lengths: {sizes}")
-    futures: TaskFutureList[Any] = TaskFutureList()
-    for i in range(lengths.pop()):
-        call = {**static, **{k: v[i] for k, v in mapped.items()}}
-        futures.append(submit_task(task, (), {**call, "wait_for": wait_for}))
-    return futures
-
-
-def _iterable(value: Any) -> bool:
-    try:
-        iter(value)
-    except TypeError:
-        return False
-    return True

@@ -11,14 +11,16 @@ from __future__ import annotations
 import threading
 
 from headrace.config import load_settings
+from headrace.state_types import TERMINAL_TYPES
 from headrace.store.base import normalize_url, utcnow
 from headrace.store.cache import CacheMixin, ConcurrencyMixin
 from headrace.store.deployments import DeploymentsMixin
 from headrace.store.quality import QualityMixin
-from headrace.store.runs import TERMINAL_TYPES, RunsMixin
+from headrace.store.runs import RunsMixin
+from headrace.store.transitions import record_transitions
 from headrace.store.writer import BatchWriter
 
-__all__ = ["RunStore", "BatchWriter", "get_store", "open_store", "utcnow", "TERMINAL_TYPES"]
+__all__ = ["RunStore", "BatchWriter", "get_store", "open_store", "record_transitions", "utcnow", "TERMINAL_TYPES"]
 
 
 class RunStore(RunsMixin, CacheMixin, ConcurrencyMixin, DeploymentsMixin, QualityMixin):

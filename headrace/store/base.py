@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -14,10 +13,11 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, insert, select, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from headrace.errors import SchemaVersionError, StoreError, StoreNotWritable
 from headrace.secrets import redact
+from headrace.store.retry import retried, sqlite_busy_ms, store_error
 from headrace.store.schema import MIGRATIONS, metadata, migrations_table
 
 log = logging.getLogger("headrace.store")
@@ -66,7 +66,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute(f"PRAGMA busy_timeout={sqlite_busy_ms()}")
         cur.execute("PRAGMA foreign_keys=OFF")
         cur.close()
 
@@ -97,7 +97,8 @@ class StoreBase:
 
     def _create_engine(self) -> Engine:
         if self.url.startswith("sqlite"):
-            engine = create_engine(self.url, connect_args={"check_same_thread": False, "timeout": 60})
+            engine = create_engine(self.url, connect_args={"check_same_thread": False,
+                                                           "timeout": sqlite_busy_ms() / 1000})
             _configure_sqlite(engine)
             return engine
         # The application name lets operators (and tests) find a process's store connections.
@@ -106,33 +107,26 @@ class StoreBase:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """One write transaction; retried when SQLite reports a transient lock."""
-        for attempt in range(8):
-            try:
-                with self.engine.begin() as conn:
-                    yield conn
-                return
-            except OperationalError as exc:
-                if self.dialect == "sqlite" and "locked" in str(exc) and attempt < 7:
-                    time.sleep(0.05 * (attempt + 1))
-                    continue
-                raise self._wrap(exc) from exc
+        """One write transaction. A lock or a dropped connection raises StoreUnavailable,
+        which the store's methods retry as a whole (see :func:`retried`)."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except DBAPIError as exc:
+            raise self._wrap(exc) from exc
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         try:
             with self.engine.connect() as conn:
                 yield conn
-        except OperationalError as exc:
+        except DBAPIError as exc:
             raise self._wrap(exc) from exc
 
-    def _wrap(self, exc: Exception) -> StoreError:
-        msg = redact(str(exc).splitlines()[0])
-        if "readonly" in msg or "read-only" in msg or "permission" in msg.lower():
-            return StoreNotWritable(f"cannot write the run store {self.safe_url}: {msg}; "
-                                    "set HEADRACE_HOME to a writable folder")
-        return StoreError(f"run store {self.safe_url}: {msg}")
+    def _wrap(self, exc: DBAPIError) -> StoreError:
+        return store_error(exc, self.safe_url, self.dialect, _sqlite_path(self.url))
 
+    @retried
     def migrate(self) -> None:
         """Apply the migrations this store lacks; refuse a store from a newer headrace."""
         known = [mid for mid, _ in MIGRATIONS]

@@ -9,10 +9,12 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 
 from headrace.store.base import StoreBase, as_utc, utcnow
+from headrace.store.retry import retried
 from headrace.store.schema import cache, concurrency_limits, concurrency_slots
 
 
 class CacheMixin(StoreBase):
+    @retried
     def get_cached(self, cache_key: str, now: datetime | None = None) -> str | None:
         """The result reference cached under ``cache_key`` unless it has expired."""
         now = now or utcnow()
@@ -26,6 +28,7 @@ class CacheMixin(StoreBase):
             return None
         return str(row[0])
 
+    @retried
     def put_cached(self, cache_key: str, task_name: str, result: str,
                    expires_at: datetime | None, now: datetime | None = None) -> None:
         ins = self.insert_stmt()
@@ -51,6 +54,7 @@ class ConcurrencyMixin(StoreBase):
             cached = self._limits_cache = (time.monotonic(), self.concurrency_limits())
         return cached[1]
 
+    @retried
     def set_concurrency_limit(self, tag: str, limit: int) -> None:
         self._limits_cache = None
         ins = self.insert_stmt()
@@ -60,20 +64,24 @@ class ConcurrencyMixin(StoreBase):
         with self.transaction() as conn:
             conn.execute(stmt)
 
+    @retried
     def delete_concurrency_limit(self, tag: str) -> None:
         self._limits_cache = None
         with self.transaction() as conn:
             conn.execute(delete(concurrency_limits).where(concurrency_limits.c.tag == tag))
 
+    @retried
     def concurrency_limits(self) -> dict[str, int]:
         with self.read() as conn:
             return {r[0]: int(r[1]) for r in conn.execute(select(concurrency_limits))}
 
+    @retried
     def concurrency_usage(self) -> dict[str, int]:
         query = select(concurrency_slots.c.tag, func.count()).group_by(concurrency_slots.c.tag)
         with self.read() as conn:
             return {r[0]: int(r[1]) for r in conn.execute(query)}
 
+    @retried
     def try_acquire_slots(self, tags: list[str], holder: str, flow_run_id: str | None,
                           now: datetime | None = None) -> bool:
         """Take one slot of every limited tag in ``tags`` for ``holder``, all or none."""
@@ -96,10 +104,12 @@ class ConcurrencyMixin(StoreBase):
                 for tag in limits])
             return True
 
+    @retried
     def release_slots(self, holder: str) -> None:
         with self.transaction() as conn:
             conn.execute(delete(concurrency_slots).where(concurrency_slots.c.holder == holder))
 
+    @retried
     def slot_holders(self, tag: str) -> list[dict[str, Any]]:
         with self.read() as conn:
             return [dict(r) for r in conn.execute(

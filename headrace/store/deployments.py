@@ -21,12 +21,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from headrace.errors import ScheduleError
+from headrace.state_types import UNFINISHED_TYPES
 from headrace.store.base import StoreBase, as_utc, utcnow
+from headrace.store.retry import retried
 from headrace.store.runs import HOSTNAME, _row
-from headrace.store.schema import deployments, flow_runs, run_alerts, state_changes
+from headrace.store.schema import deployments, flow_runs, run_alerts
+from headrace.store.transitions import change, record_transitions
 
 BACKFILL_MARK = ":backfill:"
-NOT_FINISHED = ("SCHEDULED", "PENDING", "RUNNING")
+NOT_FINISHED = UNFINISHED_TYPES
 MUTABLE = (
     "flow_name",
     "entrypoint",
@@ -47,6 +50,7 @@ def slot_key(deployment_id: str, slot: datetime) -> str:
 
 class DeploymentsMixin(StoreBase):
     # -- deployments ------------------------------------------------------------------
+    @retried
     def upsert_deployment(self, values: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
         """Create or update the deployment named ``values["name"]``; return its row.
 
@@ -86,6 +90,7 @@ class DeploymentsMixin(StoreBase):
         row = conn.execute(query).mappings().first()
         return _row(row) if row is not None else None
 
+    @retried
     def get_deployment(self, name_or_id: str) -> dict[str, Any]:
         with self.read() as conn:
             row = self._deployment_row(conn, name_or_id)
@@ -93,10 +98,12 @@ class DeploymentsMixin(StoreBase):
             raise ScheduleError(f"no deployment named {name_or_id!r}; `headrace deployments list` shows them")
         return row
 
+    @retried
     def list_deployments(self) -> list[dict[str, Any]]:
         with self.read() as conn:
             return [_row(r) for r in conn.execute(select(deployments).order_by(deployments.c.name)).mappings()]
 
+    @retried
     def set_deployment_paused(self, name_or_id: str, paused: bool, now: datetime | None = None) -> dict[str, Any]:
         """Pause (cancelling its not-yet-started scheduled runs) or resume from ``now``."""
         now = (now or utcnow()).astimezone(UTC)
@@ -123,9 +130,11 @@ class DeploymentsMixin(StoreBase):
         if after is not None:
             cond.append(flow_runs.c.expected_start > after)
         ids = [r[0] for r in conn.execute(select(flow_runs.c.id).where(*cond))]
-        self._transition(conn, ids, "CANCELLED", "Cancelled", message, now, ("SCHEDULED",))
+        record_transitions(conn, "flow", [change(i, "CANCELLED", "Cancelled", now, message) for i in ids],
+                           only_from=("SCHEDULED",), lock=self.dialect == "postgresql")
 
     # -- scheduled runs ----------------------------------------------------------------
+    @retried
     def create_scheduled_runs(self, runs: list[dict[str, Any]], cursors: dict[str, datetime] | None = None) -> int:
         """Insert scheduled runs, ignoring slots that exist; advance deployment cursors.
 
@@ -138,7 +147,9 @@ class DeploymentsMixin(StoreBase):
         with self.transaction() as conn:
             if runs:
                 stmt = ins(flow_runs).on_conflict_do_nothing(index_elements=[flow_runs.c.idempotency_key])
-                created = len(conn.execute(stmt.returning(flow_runs.c.id), runs).all())
+                changes = [change(r["id"], r["state_type"], r["state_name"], r["created_at"], r["state_message"])
+                           for r in runs]
+                created = len(record_transitions(conn, "flow", changes, rows=runs, new=stmt))
             if cursors:
                 stmt2 = (
                     update(deployments)
@@ -148,6 +159,7 @@ class DeploymentsMixin(StoreBase):
                 conn.execute(stmt2, [{"b_id": k, "b_until": v} for k, v in cursors.items()])
         return created
 
+    @retried
     def overdue_scheduled(self, now: datetime, deployment_ids: Iterable[str]) -> list[dict[str, Any]]:
         """Scheduled (not backfill) runs due at or before ``now``, oldest first, of those of
         these deployments that have more than one such run (the others need no skipping)."""
@@ -172,6 +184,7 @@ class DeploymentsMixin(StoreBase):
             rows = [_row(r) for r in conn.execute(query).mappings()]
         return [r for r in rows if r["deployment_id"] in wanted]
 
+    @retried
     def deployments_signature(self) -> tuple[int, datetime | None]:
         """Changes whenever a deployment is added, changed, paused or resumed."""
         query = select(func.count(), func.max(deployments.c.updated_at))
@@ -179,68 +192,14 @@ class DeploymentsMixin(StoreBase):
             count, latest = conn.execute(query).one()
         return int(count), as_utc(latest)
 
-    def transition_runs(
-        self,
-        run_ids: list[str],
-        state_type: str,
-        state_name: str,
-        message: str | None,
-        now: datetime | None = None,
-        only_from: tuple[str, ...] = ("SCHEDULED",),
-    ) -> list[str]:
-        """Move runs still in ``only_from`` to a state, recording the change; return those moved."""
-        with self.transaction() as conn:
-            return self._transition(
-                conn, run_ids, state_type, state_name, message, (now or utcnow()).astimezone(UTC), only_from
-            )
-
-    def _transition(
-        self,
-        conn: Connection,
-        run_ids: list[str],
-        state_type: str,
-        state_name: str,
-        message: str | None,
-        now: datetime,
-        only_from: tuple[str, ...],
-    ) -> list[str]:
-        if not run_ids:
-            return []
-        query = select(flow_runs.c.id, flow_runs.c.state_type).where(
-            flow_runs.c.id.in_(run_ids), flow_runs.c.state_type.in_(only_from)
-        )
-        if self.dialect == "postgresql":
-            query = query.with_for_update()
-        rows = conn.execute(query).all()
-        if not rows:
-            return []
-        values: dict[str, Any] = {"state_type": state_type, "state_name": state_name, "state_message": message}
-        if state_type in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-            values["ended_at"] = now
-        conn.execute(update(flow_runs).where(flow_runs.c.id.in_([r[0] for r in rows])).values(**values))
-        conn.execute(
-            insert(state_changes),
-            [
-                {
-                    "run_id": rid,
-                    "run_kind": "flow",
-                    "from_type": old,
-                    "to_type": state_type,
-                    "to_name": state_name,
-                    "message": message,
-                    "at": now,
-                }
-                for rid, old in rows
-            ],
-        )
-        return [r[0] for r in rows]
-
+    @retried
     def next_scheduled_start(self) -> datetime | None:
         """The earliest ``expected_start`` of a run waiting to be claimed."""
         query = select(func.min(flow_runs.c.expected_start)).where(flow_runs.c.state_type == "SCHEDULED")
         with self.read() as conn:
             return as_utc(conn.execute(query).scalar())
 
+    @retried
     def slot_runs(self, deployment_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Every run of a deployment scheduled within ``[start, end]``, oldest slot first."""
         start, end = start.astimezone(UTC), end.astimezone(UTC)
@@ -257,6 +216,7 @@ class DeploymentsMixin(StoreBase):
             return [_row(r) for r in conn.execute(query).mappings()]
 
     # -- claims -------------------------------------------------------------------------
+    @retried
     def claim_runs(
         self, now: datetime, worker: str, limit: int = 1, run_ids: list[str] | None = None
     ) -> list[dict[str, Any]]:
@@ -285,15 +245,12 @@ class DeploymentsMixin(StoreBase):
             return self._mark_claimed(conn, chosen, worker, now)
 
     def _mark_claimed(self, conn: Connection, chosen: list[str], worker: str, now: datetime) -> list[dict[str, Any]]:
-        conn.execute(
-            update(flow_runs)
-            .where(flow_runs.c.id.in_(chosen))
-            .values(state_type="PENDING", state_name="Pending", worker=worker, hostname=HOSTNAME, pid=os.getpid())
-        )
-        change = {"run_kind": "flow", "from_type": "SCHEDULED", "to_type": "PENDING", "to_name": "Pending"}
-        conn.execute(
-            insert(state_changes),
-            [{**change, "run_id": rid, "message": f"claimed by {worker}", "at": now} for rid in chosen],
+        message = f"claimed by {worker}"
+        record_transitions(
+            conn,
+            "flow",
+            [change(rid, "PENDING", "Pending", now, message, "SCHEDULED") for rid in chosen],
+            values={"worker": worker, "hostname": HOSTNAME, "pid": os.getpid()},
         )
         # The deployment's name and alerts come along, so running the claim needs no more reads.
         query = (
@@ -338,6 +295,7 @@ class DeploymentsMixin(StoreBase):
         return chosen
 
     # -- lateness and alerts --------------------------------------------------------------
+    @retried
     def unfinished_due_runs(
         self, deployment_ids: Iterable[str], now: datetime, kind: str = "late"
     ) -> list[dict[str, Any]]:
@@ -367,6 +325,7 @@ class DeploymentsMixin(StoreBase):
         with self.read() as conn:
             return [_row(r) for r in conn.execute(query).mappings()]
 
+    @retried
     def mark_alerted(self, flow_run_id: str, kind: str, now: datetime | None = None) -> bool:
         """Record that ``kind`` was alerted for a run; False if someone already did."""
         ins = pg_insert if self.dialect == "postgresql" else sqlite_insert
@@ -374,6 +333,7 @@ class DeploymentsMixin(StoreBase):
         with self.transaction() as conn:
             return bool(conn.execute(stmt.on_conflict_do_nothing()).rowcount)
 
+    @retried
     def completed_slots(self, deployment_id: str, slots: list[datetime]) -> set[datetime]:
         """Which of ``slots`` already have a completed run of the deployment."""
         if not slots:

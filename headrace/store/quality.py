@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import insert, or_, select
 
 from headrace.store.base import StoreBase, as_utc, utcnow
+from headrace.store.retry import retried
 from headrace.store.schema import quality_profiles, quality_results
 
 
@@ -17,6 +18,7 @@ def _json(value: Any) -> str:
 
 
 class QualityMixin(StoreBase):
+    @retried
     def save_quality_results(self, *, suite: str, results: list[dict[str, Any]],
                              flow_run_id: str | None, task_run_id: str | None,
                              at: datetime | None = None) -> None:
@@ -35,6 +37,7 @@ class QualityMixin(StoreBase):
             with self.transaction() as conn:
                 conn.execute(insert(quality_results), rows)
 
+    @retried
     def save_quality_profile(self, *, suite: str, success: bool, profile: dict[str, Any],
                              flow_run_id: str | None, at: datetime | None = None) -> None:
         with self.transaction() as conn:
@@ -42,6 +45,7 @@ class QualityMixin(StoreBase):
                 flow_run_id=flow_run_id, suite=suite, success=success, profile=_json(profile),
                 at=at or utcnow()))
 
+    @retried
     def get_quality_results(self, run_id: str) -> list[dict[str, Any]]:
         """Every check stored for a flow run or task run (full id or a unique prefix), in order."""
         c = quality_results.c
@@ -53,6 +57,7 @@ class QualityMixin(StoreBase):
                 rows = conn.execute(select(quality_results).where(like).order_by(c.id)).mappings().all()
         return [_result_row(r) for r in rows]
 
+    @retried
     def get_quality_profiles(self, run_id: str) -> list[dict[str, Any]]:
         c = quality_profiles.c
         with self.read() as conn:
@@ -60,6 +65,7 @@ class QualityMixin(StoreBase):
                                 .order_by(c.id)).mappings().all()
         return [_profile_row(r) for r in rows]
 
+    @retried
     def quality_history(self, suite: str, *, limit: int = 30, before: datetime | None = None,
                         exclude_run: str | None = None) -> list[dict[str, Any]]:
         """Profiles of the suite's last ``limit`` successful runs, oldest first."""

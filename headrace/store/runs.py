@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import socket
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from headrace.errors import RunNotFound
+from headrace.state_types import ACTIVE_TYPES, NOT_STARTED_TYPES, TERMINAL_TYPES, StateType
 from headrace.store.base import StoreBase, as_utc, utcnow
+from headrace.store.retry import retried
 from headrace.store.schema import (
     concurrency_slots,
     dataset_io,
@@ -23,28 +24,13 @@ from headrace.store.schema import (
     state_changes,
     task_runs,
 )
+from headrace.store.transitions import STATE_COLUMNS, change, record_transitions
 
-TERMINAL_TYPES = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
-ACTIVE_TYPES = ("PENDING", "RUNNING")
-TASK_MUTABLE = ("state_type", "state_name", "state_message", "attempts", "cache_key",
-                "inputs_hash", "error", "result", "started_at", "ended_at")
+# Columns of a task run that change after it is created (its state goes by transitions).
+TASK_MUTABLE = ("attempts", "cache_key", "inputs_hash", "error", "result", "started_at", "ended_at")
 # A flow run on another host whose heartbeat is this old is taken as crashed.
 HEARTBEAT_STALE = timedelta(minutes=3)
 HOSTNAME = socket.gethostname()
-
-
-# Statements built once: building them per call costs more than running them on SQLite.
-_INSERT_FLOW = insert(flow_runs)
-_INSERT_CHANGE = insert(state_changes)
-
-
-@functools.lru_cache(maxsize=64)
-def _flow_update_stmt(columns: tuple[str, ...], adopt: bool = False) -> Any:
-    """UPDATE of these columns by id; ``adopt`` only touches a run that has not started."""
-    where = [flow_runs.c.id == bindparam("b_id")]
-    if adopt:
-        where.append(flow_runs.c.state_type.in_(("SCHEDULED", "PENDING")))
-    return update(flow_runs).where(*where).values({c: bindparam(c) for c in columns})
 
 
 def _row(mapping: Any) -> dict[str, Any]:
@@ -67,11 +53,15 @@ def _pid_alive(pid: int) -> bool:
 
 class RunsMixin(StoreBase):
     # -- flow runs ---------------------------------------------------------------
+    @retried
     def insert_flow_run(self, row: dict[str, Any]) -> None:
+        """Create a flow run in the state its row names, recording that first state."""
         row = {"hostname": HOSTNAME, "pid": os.getpid(), "created_at": utcnow(), **row}
+        first = change(row["id"], row["state_type"], row["state_name"], row["created_at"], row.get("state_message"))
         with self.transaction() as conn:
-            conn.execute(insert(flow_runs).values(**row))
+            record_transitions(conn, "flow", [first], rows=[row], new=True)
 
+    @retried
     def start_flow_run(self, row: dict[str, Any], changes: list[dict[str, Any]], *, adopt: bool) -> bool:
         """Insert a flow run (or take over a Scheduled/Pending one) and record its first states.
 
@@ -81,19 +71,21 @@ class RunsMixin(StoreBase):
         row = {"hostname": HOSTNAME, "pid": os.getpid(), **row}
         with self.transaction() as conn:
             if adopt:
-                values = {k: v for k, v in row.items() if k != "id"}
-                res = conn.execute(_flow_update_stmt(tuple(sorted(values)), True), {"b_id": row["id"], **values})
-                if not res.rowcount:
-                    return False
-            else:
-                conn.execute(_INSERT_FLOW, {"created_at": utcnow(), **row})
-            conn.execute(_INSERT_CHANGE, changes)
+                moved = record_transitions(conn, "flow", changes[-1:], rows=[row], only_from=NOT_STARTED_TYPES,
+                                           lock=self.dialect == "postgresql")
+                return bool(moved)
+            record_transitions(conn, "flow", changes, rows=[{"created_at": utcnow(), **row}], new=True)
         return True
 
+    @retried
     def update_flow_run(self, run_id: str, **values: Any) -> None:
+        """Change columns of a flow run other than its state (states change by transitions only)."""
+        if set(values) & set(STATE_COLUMNS):
+            raise ValueError("a run's state changes only through record_transitions")
         with self.transaction() as conn:
             conn.execute(update(flow_runs).where(flow_runs.c.id == run_id).values(**values))
 
+    @retried
     def get_flow_run(self, run_id: str) -> dict[str, Any]:
         """The flow run with this id, or the only one whose id starts with it."""
         with self.read() as conn:
@@ -106,6 +98,7 @@ class RunsMixin(StoreBase):
             raise RunNotFound(f"no flow run with id {run_id!r}; `headrace runs list` shows the ids")
         return _row(row)
 
+    @retried
     def list_flow_runs(self, *, flow: str | None = None, state: str | None = None,
                        limit: int = 20, deployment_id: str | None = None) -> list[dict[str, Any]]:
         query = select(flow_runs).order_by(flow_runs.c.created_at.desc()).limit(limit)
@@ -121,12 +114,14 @@ class RunsMixin(StoreBase):
             return [_row(r) for r in conn.execute(query).mappings()]
 
     # -- task runs ---------------------------------------------------------------
+    @retried
     def list_task_runs(self, flow_run_id: str) -> list[dict[str, Any]]:
         query = (select(task_runs).where(task_runs.c.flow_run_id == flow_run_id)
                  .order_by(task_runs.c.created_at, task_runs.c.id))
         with self.read() as conn:
             return [_row(r) for r in conn.execute(query).mappings()]
 
+    @retried
     def get_task_run(self, task_run_id: str) -> dict[str, Any]:
         with self.read() as conn:
             row = conn.execute(select(task_runs).where(task_runs.c.id == task_run_id)).mappings().first()
@@ -135,24 +130,27 @@ class RunsMixin(StoreBase):
         return _row(row)
 
     # -- batches -------------------------------------------------------------------
+    @retried
     def write_batch(self, *, task_inserts: list[dict[str, Any]], task_updates: list[dict[str, Any]],
                     changes: list[dict[str, Any]], log_rows: list[dict[str, Any]],
                     metric_rows: list[dict[str, Any]], io_rows: list[dict[str, Any]],
                     flow_updates: list[dict[str, Any]]) -> None:
         """Write everything buffered since the last batch in one transaction."""
+        fresh = {r["id"] for r in task_inserts}
+        task_new, task_old, flow_changes = [], [], []
+        for c in changes:
+            if c["run_kind"] == "flow":
+                flow_changes.append(c)
+            else:
+                (task_new if c["run_id"] in fresh else task_old).append(c)
         with self.transaction() as conn:
-            if task_inserts:
-                conn.execute(insert(task_runs), task_inserts)
-            if task_updates:
-                stmt = (update(task_runs).where(task_runs.c.id == bindparam("b_id"))
-                        .values({c: bindparam(c) for c in TASK_MUTABLE}))
-                conn.execute(stmt, [{"b_id": u["id"], **{c: u.get(c) for c in TASK_MUTABLE}}
-                                    for u in task_updates])
-            for fu in flow_updates:
-                values = {k: v for k, v in fu.items() if k != "id"}
-                conn.execute(_flow_update_stmt(tuple(sorted(values))), {"b_id": fu["id"], **values})
-            if changes:
-                conn.execute(_INSERT_CHANGE, changes)
+            if task_inserts or task_new:
+                record_transitions(conn, "task", task_new, rows=task_inserts, new=True)
+            if task_updates or task_old:
+                mutable = [{"id": u["id"], **{c: u.get(c) for c in TASK_MUTABLE}} for u in task_updates]
+                record_transitions(conn, "task", task_old, rows=mutable)
+            if flow_updates or flow_changes:
+                record_transitions(conn, "flow", flow_changes, rows=flow_updates)
             if log_rows:
                 conn.execute(insert(logs), log_rows)
             if metric_rows:
@@ -174,6 +172,7 @@ class RunsMixin(StoreBase):
         conn.execute(insert(dataset_io), rows)
 
     # -- reading records -----------------------------------------------------------
+    @retried
     def get_logs(self, flow_run_id: str, *, task_run_id: str | None = None,
                  tail: int | None = None) -> list[dict[str, Any]]:
         query = select(logs).where(logs.c.flow_run_id == flow_run_id)
@@ -187,16 +186,19 @@ class RunsMixin(StoreBase):
             rows = [_row(r) for r in conn.execute(query).mappings()]
         return rows[::-1] if tail else rows
 
+    @retried
     def get_state_changes(self, run_id: str) -> list[dict[str, Any]]:
         query = select(state_changes).where(state_changes.c.run_id == run_id).order_by(state_changes.c.id)
         with self.read() as conn:
             return [_row(r) for r in conn.execute(query).mappings()]
 
+    @retried
     def get_metrics(self, flow_run_id: str) -> list[dict[str, Any]]:
         query = select(metrics).where(metrics.c.flow_run_id == flow_run_id).order_by(metrics.c.id)
         with self.read() as conn:
             return [_row(r) for r in conn.execute(query).mappings()]
 
+    @retried
     def get_dataset_io(self, flow_run_id: str) -> list[dict[str, Any]]:
         query = (select(dataset_io, datasets.c.kind, datasets.c.uri, datasets.c.name)
                  .join(datasets, datasets.c.id == dataset_io.c.dataset_id)
@@ -208,6 +210,7 @@ class RunsMixin(StoreBase):
     def request_cancel(self, flow_run_id: str) -> None:
         self.update_flow_run(flow_run_id, cancel_requested=True)
 
+    @retried
     def cancel_requested(self, flow_run_ids: list[str]) -> set[str]:
         if not flow_run_ids:
             return set()
@@ -216,28 +219,34 @@ class RunsMixin(StoreBase):
         with self.read() as conn:
             return {r[0] for r in conn.execute(query)}
 
+    @retried
     def cancel_scheduled(self, flow_run_id: str, message: str, now: datetime | None = None) -> bool:
         """Cancel a run that has not started; False if it started meanwhile."""
         now = now or utcnow()
         with self.transaction() as conn:
-            res = conn.execute(update(flow_runs).where(
-                flow_runs.c.id == flow_run_id, flow_runs.c.state_type.in_(("SCHEDULED", "PENDING")),
-                flow_runs.c.started_at.is_(None)).values(
-                state_type="CANCELLED", state_name="Cancelled", state_message=message, ended_at=now,
-                cancel_requested=True))
-            if not res.rowcount:
-                return False
-            conn.execute(insert(state_changes).values(run_id=flow_run_id, run_kind="flow", from_type=None,
-                                                      to_type="CANCELLED", to_name="Cancelled",
-                                                      message=message, at=now))
-        return True
+            moved = record_transitions(conn, "flow", [change(flow_run_id, "CANCELLED", "Cancelled", now, message)],
+                                       only_from=NOT_STARTED_TYPES, values={"cancel_requested": True},
+                                       lock=self.dialect == "postgresql")
+        return bool(moved)
 
+    @retried
+    def transition_runs(self, run_ids: list[str], state_type: str, state_name: str, message: str | None,
+                        now: datetime | None = None, only_from: tuple[str, ...] = ("SCHEDULED",), *,
+                        kind: str = "flow") -> list[str]:
+        """Move runs still in ``only_from`` to a state, recording the change; return those moved."""
+        at = now or utcnow()
+        with self.transaction() as conn:
+            return record_transitions(conn, kind, [change(r, state_type, state_name, at, message) for r in run_ids],
+                                      only_from=only_from, lock=self.dialect == "postgresql")
+
+    @retried
     def heartbeat(self, flow_run_ids: list[str], now: datetime | None = None) -> None:
         if flow_run_ids:
             with self.transaction() as conn:
                 conn.execute(update(flow_runs).where(flow_runs.c.id.in_(flow_run_ids))
                              .values(heartbeat_at=now or utcnow()))
 
+    @retried
     def mark_crashed(self, now: datetime | None = None) -> list[str]:
         """Mark runs whose process is gone as Crashed; return their ids."""
         now = now or utcnow()
@@ -256,22 +265,32 @@ class RunsMixin(StoreBase):
                 dead.append(run_id)
         for run_id in dead:
             self._crash(run_id, now)
+        self._crash_orphans(now)
         return dead
 
+    def _crash_orphans(self, now: datetime) -> None:
+        """Task runs still active although their flow run ended (an older headrace left them so)."""
+        query = (select(task_runs.c.flow_run_id).distinct()
+                 .join(flow_runs, flow_runs.c.id == task_runs.c.flow_run_id)
+                 .where(task_runs.c.state_type.in_(ACTIVE_TYPES), flow_runs.c.state_type.in_(TERMINAL_TYPES)))
+        with self.read() as conn:
+            orphaned = [r[0] for r in conn.execute(query)]
+        for run_id in orphaned:
+            self._crash_tasks(run_id, now, "its flow run ended while this task run was unfinished", flow=False)
+
     def _crash(self, run_id: str, now: datetime) -> None:
-        msg = "the process running this flow run ended without finishing it"
+        self._crash_tasks(run_id, now, "the process running this flow run ended without finishing it")
+
+    @retried
+    def _crash_tasks(self, run_id: str, now: datetime, msg: str, *, flow: bool = True) -> None:
+        """Crash the flow run (if still active) and its active task runs, recording every change."""
+        crashed = StateType.CRASHED.value
         with self.transaction() as conn:
-            res = conn.execute(update(flow_runs).where(flow_runs.c.id == run_id,
-                                                       flow_runs.c.state_type.in_(ACTIVE_TYPES))
-                               .values(state_type="CRASHED", state_name="Crashed",
-                                       state_message=msg, ended_at=now))
-            if not res.rowcount:
+            if flow and not record_transitions(conn, "flow", [change(run_id, crashed, "Crashed", now, msg)],
+                                               only_from=ACTIVE_TYPES, lock=self.dialect == "postgresql"):
                 return
-            conn.execute(insert(state_changes).values(run_id=run_id, run_kind="flow", from_type="RUNNING",
-                                                      to_type="CRASHED", to_name="Crashed",
-                                                      message=msg, at=now))
-            conn.execute(update(task_runs).where(task_runs.c.flow_run_id == run_id,
-                                                 task_runs.c.state_type.in_(ACTIVE_TYPES))
-                         .values(state_type="CRASHED", state_name="Crashed", state_message=msg,
-                                 ended_at=now))
+            tasks = [r[0] for r in conn.execute(select(task_runs.c.id).where(
+                task_runs.c.flow_run_id == run_id, task_runs.c.state_type.in_(ACTIVE_TYPES)))]
+            record_transitions(conn, "task", [change(t, crashed, "Crashed", now, msg) for t in tasks],
+                               only_from=ACTIVE_TYPES)
             conn.execute(concurrency_slots.delete().where(concurrency_slots.c.flow_run_id == run_id))

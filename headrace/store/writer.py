@@ -7,12 +7,10 @@ import logging
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from headrace.errors import StoreError
-
-if TYPE_CHECKING:
-    from headrace.store import RunStore
+from headrace.state_types import TERMINAL_TYPES
 
 log = logging.getLogger("headrace.store")
 
@@ -21,8 +19,18 @@ FLUSH_SIZE = 2000         # pending records that trigger a flush
 HEARTBEAT_EVERY = 30.0    # seconds between heartbeats of active flow runs
 RETRY_DELAYS = (0.1, 0.5, 2.0)
 
-_TERMINAL = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
+_TERMINAL = frozenset(TERMINAL_TYPES)
 _WRITERS: weakref.WeakSet[BatchWriter] = weakref.WeakSet()
+
+
+class BatchTarget(Protocol):
+    """What the writer needs of a store (the store's runs part provides it)."""
+
+    def write_batch(self, **batch: Any) -> None: ...
+
+    def heartbeat(self, flow_run_ids: list[str]) -> None: ...
+
+    def cancel_requested(self, flow_run_ids: list[str]) -> set[str]: ...
 
 
 class BatchWriter:
@@ -33,7 +41,7 @@ class BatchWriter:
     boundary that must survive a crash (a flow run's start and end, a failure).
     """
 
-    def __init__(self, store: RunStore) -> None:
+    def __init__(self, store: BatchTarget) -> None:
         self.store = store
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
@@ -137,12 +145,12 @@ class BatchWriter:
         """One batch, retried a few times so a dropped connection or a restart loses nothing."""
         for delay in RETRY_DELAYS:
             try:
-                self.store.write_batch(task_inserts=inserts, task_updates=updates, **batch)  # type: ignore[arg-type]
+                self.store.write_batch(task_inserts=inserts, task_updates=updates, **batch)
                 return
             except StoreError as exc:
                 log.warning("writing run records failed (%s); retrying in %.1f s", exc, delay)
                 time.sleep(delay)
-        self.store.write_batch(task_inserts=inserts, task_updates=updates, **batch)  # type: ignore[arg-type]
+        self.store.write_batch(task_inserts=inserts, task_updates=updates, **batch)
 
     def close(self) -> None:
         """Write what is buffered and stop the background thread."""

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from headrace import ETLPipeline, PipelineRun, ProcessPoolTaskRunner, flow, task, unmapped
+from headrace.errors import ParameterError
 from headrace.store import get_store
 
 
@@ -78,7 +79,7 @@ def test_map_rejects_iterables_of_different_lengths() -> None:
     def pipeline() -> None:
         add.map([1, 2], [1, 2, 3])
 
-    with pytest.raises(ValueError, match="different lengths"):
+    with pytest.raises(ParameterError, match="different lengths"):
         pipeline()
 
 

@@ -75,8 +75,12 @@ def test_batches_insert_then_update_task_runs(store: RunStore) -> None:
                                 "uri": "duckdb:///w.db", "name": "fact", "direction": "output",
                                 "rows": 3, "bytes": 10}])
     done = {**tr, "state_type": "COMPLETED", "state_name": "Completed", "ended_at": utcnow()}
-    store.write_batch(task_inserts=[], task_updates=[done], changes=[], log_rows=[], metric_rows=[],
-                      flow_updates=[{"id": fr["id"], "state_type": "COMPLETED", "state_name": "Completed"}],
+    ends = [{"run_id": tr["id"], "run_kind": "task", "from_type": "RUNNING", "to_type": "COMPLETED",
+             "to_name": "Completed", "message": None, "at": now},
+            {"run_id": fr["id"], "run_kind": "flow", "from_type": "RUNNING", "to_type": "COMPLETED",
+             "to_name": "Completed", "message": None, "at": now}]
+    store.write_batch(task_inserts=[], task_updates=[done], changes=ends, log_rows=[], metric_rows=[],
+                      flow_updates=[{"id": fr["id"], "rows_loaded": 3}],
                       io_rows=[{"flow_run_id": fr["id"], "task_run_id": tr["id"], "kind": "duckdb",
                                 "uri": "duckdb:///w.db", "name": "fact", "direction": "input"}])
     tasks = store.list_task_runs(str(fr["id"]))
