@@ -9,11 +9,14 @@ from typing import Any
 
 from rich.console import Console
 
+from headrace.state_types import StateType
+
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
-STATE_STYLES = {"COMPLETED": "green", "FAILED": "red", "CRASHED": "red", "CANCELLED": "yellow",
-                "RUNNING": "cyan", "PENDING": "white", "SCHEDULED": "blue"}
+STATE_STYLES = {StateType.COMPLETED: "green", StateType.FAILED: "red", StateType.CRASHED: "red",
+                StateType.CANCELLED: "yellow", StateType.RUNNING: "cyan", StateType.PENDING: "white",
+                StateType.SCHEDULED: "blue"}
 
 
 def setup_logging() -> None:

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from headrace.cli.output import console, first_line, fmt_duration, fmt_time, styled_state
 from headrace.errors import FlowError
+from headrace.state_types import StateType
 
 
 def _store() -> Any:
@@ -21,7 +22,7 @@ def _store() -> Any:
 def _summary(state: Any, run_id: str) -> int:
     run = _store().get_flow_run(run_id)
     tasks = _store().list_task_runs(run_id)
-    done = sum(1 for t in tasks if t["state_type"] == "COMPLETED")
+    done = sum(1 for t in tasks if t["state_type"] == StateType.COMPLETED)
     console.print(f"Flow run [bold]{run['name']}[/bold] ({run['id']}) {styled_state(run)} in "
                   f"{fmt_duration(run['started_at'], run['ended_at'])}; tasks {done}/{len(tasks)} completed"
                   + (f"; rows loaded {run['rows_loaded']}" if run.get("rows_loaded") else ""))
@@ -54,7 +55,7 @@ def retry_cmd(run_id: str) -> None:
     from headrace.engine.params import convert_parameters
 
     old = _store().get_flow_run(run_id)
-    if old["state_type"] not in ("FAILED", "CRASHED", "CANCELLED"):
+    if old["state_type"] not in (StateType.FAILED, StateType.CRASHED, StateType.CANCELLED):
         raise FlowError(f"flow run {old['id'][:8]} is {old['state_name']}; only a failed, crashed or "
                         "cancelled run can be retried")
     if not old["entrypoint"]:
@@ -109,7 +110,7 @@ def runs_show(run_id: str, lines: int) -> None:
     for t in store.list_task_runs(run["id"]):
         table.add_row(t["task_key"], styled_state(t), str(t["attempts"]),
                       fmt_duration(t["started_at"], t["ended_at"]) if t["started_at"] else "-",
-                      first_line(t["state_message"]) if t["state_type"] != "COMPLETED" else "")
+                      first_line(t["state_message"]) if t["state_type"] != StateType.COMPLETED else "")
     console.print(table)
     io = store.get_dataset_io(run["id"])
     if io:
@@ -154,9 +155,9 @@ def runs_cancel(run_id: str) -> None:
 
     store = _store()
     run = store.get_flow_run(run_id)
-    if run["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+    if StateType(run["state_type"]).is_terminal:
         raise FlowError(f"flow run {run['id'][:8]} already ended {run['state_name']}")
-    if run["state_type"] == "SCHEDULED":
+    if run["state_type"] == StateType.SCHEDULED:
         store.cancel_scheduled(run["id"], "cancelled before it started", utcnow())
         console.print(f"Cancelled scheduled flow run {run['id'][:8]}.")
         return

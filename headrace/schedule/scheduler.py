@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from headrace.schedule.alerts import AlertEvent
 from headrace.schedule.deployment import stored_alerts, stored_schedule
 from headrace.schedule.schedules import Schedule, get_zone
+from headrace.state_types import StateType
 from headrace.store.base import utcnow
 from headrace.store.deployments import slot_key
 
@@ -72,7 +73,7 @@ def new_run_row(dep: dict[str, Any], slot: datetime, now: datetime, *, key: str 
         "id": os.urandom(16).hex(),
         "flow_name": dep["flow_name"],
         "name": f"{dep['name']}-{_slot_label(slot, dep.get('schedule'))}",
-        "state_type": "SCHEDULED",
+        "state_type": StateType.SCHEDULED.value,
         "state_name": "Scheduled",
         "state_message": None,
         "parameters": dep["parameters"],
@@ -176,7 +177,7 @@ class Scheduler:
                 cursors[dep["id"]] = dep["scheduled_until"] = plan.cursor
         refills = [self._refill[d["id"]] for d, _ in scheduled]
         result.created = self.store.create_scheduled_runs(runs, cursors)
-        result.skipped = sum(1 for r in runs if r["state_type"] == "CANCELLED")
+        result.skipped = sum(1 for r in runs if r["state_type"] == StateType.CANCELLED)
         result.skipped += self._skip_overdue([d for d, _ in scheduled if not d["catchup"]], now)
         result.late, result.late_deadlines = self._check_late(deployments, now)
         if result.created and self.on_created is not None:
@@ -246,7 +247,7 @@ class Scheduler:
         row = new_run_row(dep, slot, now)
         if skipped_for is not None:
             row.update(
-                state_type="CANCELLED",
+                state_type=StateType.CANCELLED.value,
                 state_name="Cancelled",
                 ended_at=now,
                 state_message=SKIP_MESSAGE.format(latest=skipped_for.isoformat()),
@@ -265,7 +266,8 @@ class Scheduler:
                 msg = SKIP_MESSAGE.format(latest=latest[run["deployment_id"]].isoformat())
                 by_message.setdefault(msg, []).append(run["id"])
         return sum(
-            len(self.store.transition_runs(ids, "CANCELLED", "Cancelled", msg, now)) for msg, ids in by_message.items()
+            len(self.store.transition_runs(ids, StateType.CANCELLED, "Cancelled", msg, now))
+            for msg, ids in by_message.items()
         )
 
     # -- lateness ---------------------------------------------------------------------------

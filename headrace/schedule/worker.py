@@ -24,6 +24,7 @@ from headrace.schedule.alerts import AlertEvent, first_line
 from headrace.schedule.deployment import stored_alerts
 from headrace.schedule.scheduler import parameters_of
 from headrace.secrets import redact
+from headrace.state_types import NOT_STARTED_TYPES, StateType
 from headrace.store.base import utcnow
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - the run fails, the worker goes on
             msg = redact(f"cannot load flow {run['entrypoint']}: {first_line(exc)}")
             log.error("run %s: %s", run["name"], msg)
-            self.store.transition_runs([run["id"]], "FAILED", "Failed", msg, only_from=("PENDING", "SCHEDULED"))
+            self.store.transition_runs([run["id"]], StateType.FAILED, "Failed", msg, only_from=NOT_STARTED_TYPES)
             self._alert(run, "failure", "Failed", msg)
             return "Failed"
         try:
@@ -108,7 +109,7 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - e.g. the run was cancelled before it started
             log.error("run %s could not start: %s", run["name"], first_line(exc))
             self.store.transition_runs(
-                [run["id"]], "FAILED", "Failed", redact(first_line(exc) or ""), only_from=("PENDING",)
+                [run["id"]], StateType.FAILED, "Failed", redact(first_line(exc) or ""), only_from=(StateType.PENDING,)
             )
             return "Failed"
         kind = "success" if state.is_completed() else "failure"

@@ -45,6 +45,8 @@ def _sqlite_path(url: str) -> Path | None:
     u = make_url(url)
     if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
         return None
+    if u.query.get("uri") and u.database.startswith("file:"):  # sqlite:///file:PATH?mode=ro&uri=true
+        return Path(u.database[5:])
     return Path(u.database)
 
 
@@ -85,7 +87,7 @@ class StoreBase:
         self.safe_url = redact(self.url)
         self._lock = threading.RLock()
         path = _sqlite_path(self.url)
-        if path is not None:
+        if path is not None and make_url(self.url).query.get("mode") != "ro":
             _prepare_sqlite_file(path)
         try:
             self.engine = self._create_engine()

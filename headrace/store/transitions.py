@@ -28,8 +28,9 @@ _TERMINAL = frozenset(TERMINAL_TYPES)
 
 def change(run_id: str, to_type: str, to_name: str, at: Any, message: str | None = None,
            from_type: str | None = None) -> dict[str, Any]:
-    """One state change as :func:`record_transitions` takes it."""
-    return {"run_id": run_id, "from_type": from_type, "to_type": to_type, "to_name": to_name,
+    """One state change as :func:`record_transitions` takes it (types as StateType or their values)."""
+    return {"run_id": run_id, "from_type": str(from_type) if from_type else None, "to_type": str(to_type),
+            "to_name": to_name,
             "message": message, "at": at}
 
 
@@ -73,7 +74,8 @@ def _guard(conn: Connection, table: Table, changes: Sequence[Mapping[str, Any]],
     ids = list({c["run_id"] for c in changes})
     if not ids:
         return []
-    query = select(table.c.id, table.c.state_type).where(table.c.id.in_(ids), table.c.state_type.in_(only_from))
+    allowed = [str(t) for t in only_from]
+    query = select(table.c.id, table.c.state_type).where(table.c.id.in_(ids), table.c.state_type.in_(allowed))
     if lock:
         query = query.with_for_update()
     stored = {r[0]: r[1] for r in conn.execute(query)}
