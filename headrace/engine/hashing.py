@@ -1,73 +1,126 @@
-"""Stable hashes of task inputs, for cache keys and retry matching."""
+"""Stable hashes of task inputs by their logical content, for cache keys.
+
+Two inputs with the same content give the same key whatever their memory layout
+(Arrow slices and chunkings, pandas block layouts, NumPy strides); inputs that
+differ in a value, a type, an index or a name give different keys. An input
+that cannot be hashed by content raises :class:`Unhashable`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import hashlib
 import inspect
 import json
-import pickle
+import logging
+import warnings
 from collections.abc import Callable
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import PurePath
 from typing import Any
 from uuid import UUID
 
+from headrace.engine.framehash import feed_frame
 
-def _feed(h: Any, value: Any) -> None:
+log = logging.getLogger("headrace.engine")
+
+_MAX_DEPTH = 200
+
+
+class Unhashable(TypeError):
+    """An input whose content headrace cannot hash."""
+
+
+class CacheKeyWarning(UserWarning):
+    """A task input could not be hashed: that call is not cached."""
+
+
+def _tag(h: Any, *parts: object) -> None:
+    h.update(repr(parts).encode())
+
+
+def feed(h: Any, value: Any, depth: int = 0) -> None:
     """Feed ``value`` into hash ``h`` by content, recursing into containers."""
-    if value is None or isinstance(value, (bool, int, float, str, bytes)):
-        h.update(repr((type(value).__name__, value)).encode())
-    elif isinstance(value, (datetime, date, time, Decimal, UUID, PurePath)):
-        h.update(repr((type(value).__name__, str(value))).encode())
-    elif isinstance(value, dict):
-        h.update(b"{")
-        for key in sorted(value, key=repr):
-            _feed(h, key)
-            _feed(h, value[key])
-        h.update(b"}")
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
-        h.update(type(value).__name__.encode() + b"[")
-        for item in items:
-            _feed(h, item)
-        h.update(b"]")
-    else:
-        _feed_object(h, value)
+    if depth > _MAX_DEPTH:
+        raise Unhashable("nested too deeply (a cycle?)")
+    if value is None or isinstance(value, (bool, int, float, str, bytes)) and not isinstance(value, enum.Enum):
+        _tag(h, type(value).__name__, value)
+    elif isinstance(value, (datetime, date, time)):
+        _tag(h, type(value).__name__, value.isoformat(), str(value.tzinfo) if hasattr(value, "tzinfo") else "")
+    elif isinstance(value, (timedelta, Decimal, UUID, PurePath, complex)):
+        _tag(h, type(value).__name__, str(value))
+    elif isinstance(value, enum.Enum):
+        _tag(h, "enum", _qualname(type(value)), value.name)
+        feed(h, value.value, depth + 1)
+    elif isinstance(value, (dict, list, tuple, set, frozenset)):
+        _feed_container(h, value, depth)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        _tag(h, "dataclass", _qualname(type(value)))
+        for f in dataclasses.fields(value):
+            _tag(h, f.name)
+            feed(h, getattr(value, f.name), depth + 1)
+    elif not feed_frame(h, value, lambda v: feed(h, v, depth + 1)):
+        _feed_object(h, value, depth)
 
 
-def _feed_object(h: Any, value: Any) -> None:
-    module = type(value).__module__
-    if module.startswith("pandas"):
-        import pandas as pd
+def _feed_container(h: Any, value: Any, depth: int) -> None:
+    if isinstance(value, dict):
+        items = sorted((digest(k), k, v) for k, v in ((k, value[k]) for k in value))
+        _tag(h, type(value).__name__, len(items))
+        for _, key, item in items:
+            feed(h, key, depth + 1)
+            feed(h, item, depth + 1)
+        return
+    if isinstance(value, (set, frozenset)):
+        _tag(h, type(value).__name__, sorted(digest(v) for v in value))
+        return
+    _tag(h, type(value).__name__, len(value))
+    for item in value:
+        feed(h, item, depth + 1)
 
-        if isinstance(value, (pd.DataFrame, pd.Series)):
-            h.update(repr(list(getattr(value, "columns", [value.name]))).encode())
-            h.update(pd.util.hash_pandas_object(value, index=True).to_numpy().tobytes())
-            return
-    if module.startswith("pyarrow"):
-        h.update(repr(value.schema).encode())
-        for col in value.columns:
-            for chunk in col.chunks:
-                for buf in chunk.buffers():
-                    if buf is not None:
-                        h.update(memoryview(buf))
+
+def _qualname(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', type(obj).__name__)}"
+
+
+def _feed_object(h: Any, value: Any, depth: int) -> None:
+    """Functions and classes by name (functions also by source); other objects by their reduction."""
+    if isinstance(value, type):
+        _tag(h, "type", _qualname(value))
         return
-    if module.startswith("polars"):
-        _feed_object(h, value.to_arrow())
+    if inspect.isfunction(value) or inspect.ismethod(value) or inspect.isbuiltin(value):
+        _tag(h, "function", function_key(value))
         return
-    if module.startswith("numpy"):
-        h.update(repr((value.dtype.str, value.shape)).encode() + value.tobytes())
+    try:
+        reduced = value.__reduce_ex__(4)
+    except Exception as exc:
+        raise Unhashable(f"{type(value).__name__} cannot be reduced: {exc}") from None
+    if isinstance(reduced, str) or not isinstance(reduced, tuple):
+        _tag(h, "global", _qualname(type(value)), str(reduced))
         return
-    # Anything else: by its pickled bytes; unpicklable values make the input unhashable.
-    h.update(pickle.dumps(value, protocol=5))
+    _tag(h, "object", _qualname(type(value)))
+    callable_, args, *rest = reduced
+    _tag(h, _qualname(callable_))
+    feed(h, args, depth + 1)
+    for part in rest:
+        if part is not None and not isinstance(part, (dict, tuple, list)) and hasattr(part, "__next__"):
+            part = list(part)  # list and dict items of the reduction
+        feed(h, part, depth + 1)
+
+
+def digest(value: Any) -> str:
+    h = hashlib.blake2b(digest_size=20)
+    feed(h, value)
+    return h.hexdigest()
 
 
 def stable_hash(*values: Any) -> str:
     """A hex digest that is the same for equal inputs in any process."""
     h = hashlib.blake2b(digest_size=20)
     for value in values:
-        _feed(h, value)
+        feed(h, value)
     return h.hexdigest()
 
 
@@ -83,23 +136,34 @@ def function_key(fn: Callable[..., Any]) -> str:
             src = inspect.getsource(fn)
         except (OSError, TypeError):
             src = repr(getattr(code, "co_code", b""))
-        digest = hashlib.blake2b(src.encode(), digest_size=8).hexdigest()
-        cached = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}:{digest}"
+        source_digest = hashlib.blake2b(src.encode(), digest_size=8).hexdigest()
+        cached = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}:{source_digest}"
         _SOURCE_HASHES[code or fn] = cached
     return cached
 
 
 def task_input_hash(context: Any, arguments: dict[str, Any]) -> str | None:
-    """Cache key from the task's identity and its inputs; ``None`` when inputs can't be hashed.
+    """Cache key from the task's identity and the content of its inputs.
 
-    Use as ``@task(cache_key_fn=task_input_hash)``.
+    Use as ``@task(cache_key_fn=task_input_hash)``. An input it cannot hash
+    gives a :class:`CacheKeyWarning` naming the task and parameter, and the
+    call is not cached (``None``).
     """
     task = getattr(context, "task", None)
-    fn_key = function_key(task.fn) if task is not None else getattr(context, "task_name", "")
-    try:
-        return stable_hash(fn_key, arguments)
-    except Exception:
-        return None
+    name = getattr(context, "task_name", None) or getattr(task, "name", "?")
+    h = hashlib.blake2b(digest_size=20)
+    feed(h, function_key(task.fn) if task is not None else name)
+    for param in sorted(arguments):
+        try:
+            feed(h, param)
+            feed(h, arguments[param])
+        except (Unhashable, RecursionError) as exc:
+            msg = (f"task {name!r}: parameter {param!r} ({type(arguments[param]).__name__}) cannot be hashed "
+                   f"for the cache key ({exc}); this call is not cached")
+            log.warning("%s", msg)
+            warnings.warn(msg, CacheKeyWarning, stacklevel=2)
+            return None
+    return h.hexdigest()
 
 
 def json_default(value: Any) -> Any:
