@@ -7,10 +7,12 @@ from datetime import date, datetime
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from headrace.cli.output import console
 from headrace.errors import ScheduleError
+from headrace.secrets import redact
 
 
 def _store() -> Any:
@@ -49,11 +51,11 @@ def _next_fire(row: dict[str, Any], now: datetime) -> str:
         return "paused"
     try:
         schedule = stored_schedule(row)
-    except ScheduleError as exc:
-        return f"invalid: {exc}"
-    if schedule is None:
-        return "-"
-    return schedule.next_after(now).strftime("%Y-%m-%d %H:%M %Z")
+        if schedule is None:
+            return "-"
+        return schedule.next_after(now).strftime("%Y-%m-%d %H:%M %Z")
+    except ScheduleError:
+        return "never"
 
 
 @click.group("deployments")
@@ -71,18 +73,23 @@ def deployments_list() -> None:
     if not rows:
         console.print("No deployments yet; `headrace deploy FILE.py` applies them.")
         return
-    table = Table("name", "flow", "schedule", "next run", "limit", "catchup", "tags")
+    table = Table("name", "flow", "schedule", "next run", "limit", "catchup", "tags", "error")
     now = utcnow()
     for row in rows:
-        schedule = stored_schedule(row)
+        try:
+            schedule = stored_schedule(row)
+            described = schedule.describe() if schedule else "-"
+        except ScheduleError as exc:
+            described = f"invalid: {exc}"
         table.add_row(
-            row["name"],
-            row["flow_name"],
-            schedule.describe() if schedule else "-",
-            _next_fire(row, now),
+            escape(row["name"]),
+            escape(row["flow_name"]),
+            escape(described),
+            escape(_next_fire(row, now)),
             str(row["concurrency_limit"] or "-"),
             "yes" if row["catchup"] else "no",
-            ", ".join(json.loads(row["tags"] or "[]")),
+            escape(", ".join(json.loads(row["tags"] or "[]"))),
+            f"[red]{escape(redact(row['error']))}[/red]" if row.get("error") else "-",
         )
     console.print(table)
 

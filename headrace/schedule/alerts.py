@@ -14,6 +14,7 @@ import logging
 import os
 import smtplib
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -105,7 +106,7 @@ def event_from_hook(flow: Any, flow_run: Any, state: Any) -> AlertEvent:
 
 
 @dataclass
-class Alert:
+class Alert(ABC):
     """Base of the alert channels: retries, backoff and the hook signature."""
 
     retries: int = field(default=3, kw_only=True)
@@ -143,11 +144,13 @@ class Alert:
         log.error("alert %s: giving up on the %s alert for run %s", self.target(), event.kind, event.run_id)
         return False
 
-    def send(self, event: AlertEvent) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def send(self, event: AlertEvent) -> None:
+        """Deliver ``event`` once; raise on any failure (``notify`` retries)."""
 
-    def target(self) -> str:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def target(self) -> str:
+        """Where alerts go, for log lines; never a secret."""
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}

@@ -61,6 +61,8 @@ class Deployment:
                 f"deployment {name!r}: schedule must be a CronSchedule, "
                 f"IntervalSchedule or RRuleSchedule, not {type(schedule).__name__}"
             )
+        if schedule is not None:
+            schedule.check_fires()
         if concurrency_limit is not None and int(concurrency_limit) < 1:
             raise ScheduleError(f"deployment {name!r}: concurrency_limit must be >= 1")
         if late_after is not None and late_after <= timedelta(0):
@@ -131,6 +133,7 @@ class Deployment:
 
         if self.schedule is not None:  # re-check: a schedule may have been built unchecked
             schedule_from_dict(self.schedule.to_dict())
+            self.schedule.check_fires(now)
         row = (store or get_store()).upsert_deployment(self.to_row(), now=now)
         self.id = str(row["id"])
         log.debug("deployment %s applied (%s)", self.name, self.schedule.describe() if self.schedule else "no schedule")

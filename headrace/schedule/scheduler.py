@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from headrace.schedule.alerts import AlertEvent
+from headrace.schedule.alerts import AlertEvent, first_line
 from headrace.schedule.deployment import stored_alerts, stored_schedule
 from headrace.schedule.schedules import Schedule, get_zone
 from headrace.state_types import StateType
@@ -170,7 +170,13 @@ class Scheduler:
         for dep, schedule in scheduled:
             if self._refill.get(dep["id"], now) > now:
                 continue  # nothing new enters this deployment's window yet
-            plan = self._plan(dep, schedule, now, memo)
+            try:
+                plan = self._plan(dep, schedule, now, memo)
+            except Exception as exc:  # noqa: BLE001 - one bad deployment never stops the others
+                self._mark_error(dep, f"planning its runs failed: {first_line(exc)}")
+                self._refill[dep["id"]] = now + self.max_sleep
+                continue
+            self._mark_error(dep, None)
             runs.extend(plan.runs)
             self._refill[dep["id"]] = plan.refill_at
             if plan.cursor is not None:
@@ -204,9 +210,21 @@ class Scheduler:
             try:
                 self._schedules[key] = stored_schedule(dep)
             except Exception as exc:  # noqa: BLE001 - one bad row must not stop the others
-                log.error("deployment %s: cannot read its schedule: %s", dep["name"], exc)
+                self._mark_error(dep, f"its schedule cannot be used: {first_line(exc)}")
                 self._schedules[key] = None
         return self._schedules[key]
+
+    def _mark_error(self, dep: dict[str, Any], error: str | None) -> None:
+        """Record (or clear) why a deployment gets no runs; shown by ``headrace deployments list``."""
+        if dep.get("error") == error:
+            return
+        if error is not None:
+            log.error("deployment %s: %s", dep["name"], error)
+        try:
+            self.store.set_deployment_error(dep["id"], error)
+            dep["error"] = error
+        except Exception as exc:  # noqa: BLE001 - marking is best effort; planning goes on
+            log.warning("deployment %s: cannot record its error: %s", dep["name"], first_line(exc))
 
     def _offset(self, dep: dict[str, Any]) -> timedelta:
         return self.spread * (int(dep["id"][:8], 16) / 0x100000000)

@@ -12,6 +12,7 @@ in the README ("Schedules and daylight saving time"):
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -70,7 +71,7 @@ def _first_after(candidates: Iterator[datetime], zone: ZoneInfo, moment: datetim
     raise ScheduleError(f"{what} has no fire time after {moment.isoformat()}")
 
 
-class Schedule:
+class Schedule(ABC):
     """Base of the schedules: ``next_after`` plus a JSON form for the store."""
 
     timezone: str
@@ -79,8 +80,9 @@ class Schedule:
     def zone(self) -> ZoneInfo:
         return get_zone(self.timezone)
 
-    def next_after(self, moment: datetime) -> datetime:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def next_after(self, moment: datetime) -> datetime:
+        """The first fire time strictly after the aware datetime ``moment``."""
 
     def fire_times(self, start: datetime, end: datetime, *, inclusive: bool = True) -> Iterator[datetime]:
         """Fire times in ``[start, end]`` (``(start, end]`` if not ``inclusive``), in order."""
@@ -97,11 +99,23 @@ class Schedule:
             moment = self.next_after(moment)
             yield moment
 
-    def to_dict(self) -> dict[str, Any]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form the store keeps (``schedule_from_dict`` reads it back)."""
 
-    def describe(self) -> str:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def describe(self) -> str:
+        """One line for people: ``cron 0 6 * * * (Africa/Accra)``."""
+
+    def check_fires(self, now: datetime | None = None) -> None:
+        """Refuse a schedule that can never fire (``ScheduleError``)."""
+        moment = now or datetime.now(UTC)
+        try:
+            self.next_after(moment)
+        except ScheduleError:
+            raise
+        except Exception as exc:
+            raise ScheduleError(f"{self.describe()} never fires after {moment:%Y-%m-%d}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -119,12 +133,33 @@ class CronSchedule(Schedule):
     def __post_init__(self) -> None:
         from croniter import croniter
 
-        if not isinstance(self.cron, str) or not croniter.is_valid(self.cron):
+        fields = self.cron.split() if isinstance(self.cron, str) else []
+        alias = len(fields) == 1 and fields[0].startswith("@")
+        if len(fields) == 6:
+            raise ScheduleError(
+                f"cron expression {self.cron!r} has six fields; headrace cron has five "
+                "'minute hour day-of-month month day-of-week' and no seconds field: for runs more often "
+                "than once a minute use IntervalSchedule(timedelta(seconds=N))"
+            )
+        if not (alias or len(fields) == 5) or not croniter.is_valid(self.cron):
             raise ScheduleError(
                 f"invalid cron expression {self.cron!r}; expected five fields "
                 "'minute hour day-of-month month day-of-week', e.g. '0 6 * * *'"
             )
         get_zone(self.timezone)
+        self._check_possible()
+
+    def _check_possible(self) -> None:
+        """Refuse a day that never exists (``0 6 31 2 *``): croniter finds no date in years of search."""
+        from croniter import CroniterBadDateError, croniter
+
+        try:
+            croniter(self.cron, DEFAULT_ANCHOR).get_next(datetime)
+        except CroniterBadDateError:
+            raise ScheduleError(
+                f"cron expression {self.cron!r} can never fire (no such date, e.g. February 31st); "
+                "check its day-of-month and month fields"
+            ) from None
 
     def next_after(self, moment: datetime) -> datetime:
         from croniter import croniter
@@ -134,7 +169,7 @@ class CronSchedule(Schedule):
         start = moment.astimezone(zone).replace(tzinfo=None, microsecond=0)
         # croniter on naive wall times; its get_next is strictly after `start`.
         it = croniter(self.cron, start)
-        candidates = (it.get_next(datetime) for _ in iter(int, 1))
+        candidates = (_cron_next(it, self.cron) for _ in iter(int, 1))
         # The wall time equal to `start` may still be after `moment` (second occurrence of a fold).
         return _first_after(candidates, zone, moment, f"cron {self.cron!r}")
 
@@ -146,7 +181,7 @@ class CronSchedule(Schedule):
         zone, last = self.zone, moment.astimezone(UTC)
         it = croniter(self.cron, moment.astimezone(zone).replace(tzinfo=None, microsecond=0))
         while True:
-            fire = resolve_wall_time(it.get_next(datetime), zone)
+            fire = resolve_wall_time(_cron_next(it, self.cron), zone)
             if fire.astimezone(UTC) > last:  # skipped wall times collapse; folds fire once
                 last = fire.astimezone(UTC)
                 yield fire
@@ -156,6 +191,15 @@ class CronSchedule(Schedule):
 
     def describe(self) -> str:
         return f"cron {self.cron} ({self.timezone})"
+
+
+def _cron_next(it: Any, cron: str) -> datetime:
+    from croniter import CroniterBadDateError
+
+    try:
+        return it.get_next(datetime)  # type: ignore[no-any-return]
+    except CroniterBadDateError:
+        raise ScheduleError(f"cron {cron!r} has no next fire time") from None
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,7 @@ class DeploymentsMixin(StoreBase):
                 changes["catchup"] = bool(changes["catchup"])
             if "schedule" in changes:
                 changes["scheduled_until"] = now
+                changes["error"] = None
                 self._cancel_future(conn, old["id"], now, "the deployment's schedule changed", now)
             if changes:
                 changes["updated_at"] = now
@@ -97,6 +98,12 @@ class DeploymentsMixin(StoreBase):
         if row is None:
             raise ScheduleError(f"no deployment named {name_or_id!r}; `headrace deployments list` shows them")
         return row
+
+    @retried
+    def set_deployment_error(self, deployment_id: str, error: str | None) -> None:
+        """Mark a deployment whose planning failed (``None`` clears it); not a change of the deployment."""
+        with self.transaction() as conn:
+            conn.execute(update(deployments).where(deployments.c.id == deployment_id).values(error=error))
 
     @retried
     def list_deployments(self) -> list[dict[str, Any]]:

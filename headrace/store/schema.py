@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Connection
 
@@ -211,6 +212,7 @@ deployments = Table(
     _ts("created_at", nullable=False),
     _ts("updated_at", nullable=False),
     _ts("scheduled_until"),                              # runs are created up to here
+    Column("error", Text),                               # why planning its runs failed, if it did
 )
 
 concurrency_limits = Table(
@@ -251,8 +253,21 @@ def _create(tables: list[Table]) -> Callable[[Connection], None]:
     return run
 
 
+task_runs_state_index = Index("ix_hr_task_runs_state", task_runs.c.state_type)
+
+
+def _deployment_errors(conn: Connection) -> None:
+    """Deployments whose planning failed say why; crash marking finds unfinished task runs fast."""
+    from sqlalchemy import inspect
+
+    if "error" not in {c["name"] for c in inspect(conn).get_columns("hr_deployments")}:
+        conn.execute(text("ALTER TABLE hr_deployments ADD COLUMN error TEXT"))
+    task_runs_state_index.create(conn, checkfirst=True)
+
+
 # Append only; never edit or reorder an applied migration.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _create(CORE_TABLES)),
     ("0003_schedule_run_alerts", _create([run_alerts])),
+    ("0004_deployment_errors", _deployment_errors),
 ]
