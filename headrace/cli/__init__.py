@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return int(exc.exit_code or 0)
     except HeadraceError as exc:
-        click.echo(f"Error: {exc}", err=True)
+        from headrace.secrets import redact
+
+        click.echo(f"Error: {redact(str(exc))}", err=True)
         return 1
     return code if isinstance(code, int) else 0
 

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from headrace.cli.output import console, first_line, fmt_duration, fmt_time, styled_state
 from headrace.errors import FlowError
+from headrace.secrets import redact
 from headrace.state_types import StateType
 
 
@@ -103,9 +104,9 @@ def runs_show(run_id: str, lines: int) -> None:
                   f"{fmt_duration(run['started_at'], run['ended_at'])}  attempts {run['run_count']}"
                   + (f"  rows loaded {run['rows_loaded']}" if run["rows_loaded"] is not None else ""))
     if run["parameters"] and run["parameters"] != "{}":
-        console.print(f"parameters {run['parameters']}")
+        console.print(f"parameters {redact(run['parameters'])}", markup=False)
     if run["state_message"]:
-        console.print(f"message: {run['state_message']}")
+        console.print(f"message: {redact(run['state_message'])}", markup=False)
     table = Table("task", "state", "attempts", "duration", "error")
     for t in store.list_task_runs(run["id"]):
         table.add_row(t["task_key"], styled_state(t), str(t["attempts"]),
@@ -134,7 +135,7 @@ def _print_log(line: dict[str, Any]) -> None:
     import logging
 
     level = logging.getLevelName(line["level"])
-    console.print(f"{fmt_time(line['at'])} {level:<7} {line['logger']}: {line['message']}", markup=False)
+    console.print(f"{fmt_time(line['at'])} {level:<7} {line['logger']}: {redact(line['message'])}", markup=False)
 
 
 @runs_group.command("logs")

@@ -12,6 +12,7 @@ from headrace.engine.params import coerce_parameters
 from headrace.engine.retries import RetryDelay, retry_delays
 from headrace.engine.runners import TaskRunner
 from headrace.errors import InvalidDefinition, ParameterError
+from headrace.secrets import Secret, register_secret
 
 __all__ = ["Flow", "flow"]
 
@@ -61,6 +62,7 @@ class Flow(Generic[P, R]):
         self.on_cancellation = list(on_cancellation or [])
         self.on_crashed = list(on_crashed or [])
         self.signature = inspect.signature(fn)
+        self.secret_params = _secret_parameters(fn, self.signature)
         self.is_async = inspect.iscoroutinefunction(fn)
         self.__doc__ = fn.__doc__
         self.__name__ = getattr(fn, "__name__", self.name)
@@ -100,6 +102,10 @@ class Flow(Generic[P, R]):
         parameters = dict(bound.arguments)
         if self.validate_parameters:
             parameters = coerce_parameters(self, parameters)
+        for name in self.secret_params & set(parameters):  # Secret[...]: the function gets the real value
+            value = parameters[name]
+            parameters[name] = value.get_secret_value() if isinstance(value, Secret) else value
+            register_secret(parameters[name])
         return parameters
 
     if TYPE_CHECKING:
@@ -131,6 +137,17 @@ async def _run_in_thread(fl: Flow[Any, Any], parameters: dict[str, Any], return_
 
     state = await asyncio.to_thread(run_flow, fl, parameters)
     return state if return_state else state.result()
+
+
+def _secret_parameters(fn: Callable[..., Any], signature: inspect.Signature) -> frozenset[str]:
+    """Names of the parameters annotated ``Secret[...]`` (or ``Secret``)."""
+    import typing
+
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:
+        hints = {k: p.annotation for k, p in signature.parameters.items()}
+    return frozenset(k for k, a in hints.items() if a is Secret or typing.get_origin(a) is Secret)
 
 
 @overload

@@ -22,7 +22,7 @@ from headrace.engine.runners import run_sync
 from headrace.engine.states import STATE_TYPES, RunView, State, first_line
 from headrace.engine.taskrun import close_unfinished
 from headrace.errors import Cancelled, FlowError, FlowRunError
-from headrace.secrets import redact
+from headrace.secrets import mask_parameters, redact
 from headrace.store import RunStore, get_store, utcnow
 
 log = logging.getLogger("headrace.engine")
@@ -90,7 +90,8 @@ class FlowRun:
         at = self.now()
         self.attempts = 1
         row = {"id": self.id, "state_type": "RUNNING", "state_name": "Running", "state_message": None,
-               "parameters": to_json(self.parameters), "run_count": 1, "started_at": at,
+               "parameters": to_json(mask_parameters(self.parameters, self.flow.secret_params)),
+               "run_count": 1, "started_at": at,
                "tags": to_json(list(self.flow.tags)) if self.flow.tags else None, "heartbeat_at": at}
         if not self.adopt:
             row.update({"flow_name": self.flow.name, "name": f"{self.flow.name}-{self.id[:8]}",
@@ -256,7 +257,7 @@ class FlowRun:
                 hook(self.flow, self.view(state), state)
             except Exception as exc:  # a hook never changes the run's outcome
                 log.warning("hook %s of flow %s raised %s", getattr(hook, "__name__", hook),
-                            self.flow.name, first_line(exc))
+                            self.flow.name, redact(first_line(exc)))
 
     def view(self, state: State) -> RunView:
         return RunView(id=self.id, name=f"{self.flow.name}-{self.id[:8]}", flow_name=self.flow.name,

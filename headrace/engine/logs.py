@@ -69,8 +69,11 @@ def install_capture() -> None:
 class RunLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
     """A logger whose lines carry the run they belong to."""
 
-    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        return msg, kwargs
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        """Format and redact here, so no handler anywhere sees a secret this logger was given."""
+        if self.isEnabledFor(level):
+            text = str(msg) % args if args else str(msg)
+            self.logger.log(level, "%s", redact(text), **kwargs)
 
 
 def get_run_logger(name: str | None = None) -> logging.LoggerAdapter:  # type: ignore[type-arg]

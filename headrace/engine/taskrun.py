@@ -349,7 +349,7 @@ class TaskRun:
                 hook(self.task, self.view(), state)
             except Exception as exc:  # a hook never changes the run's outcome
                 log.warning("hook %s of task %s raised %s", getattr(hook, "__name__", hook),
-                            self.task.name, first_line(exc))
+                            self.task.name, redact(first_line(exc)))
 
     def view(self) -> RunView:
         return RunView(id=self.id, name=self.key, task_name=self.task.name, task_key=self.key,

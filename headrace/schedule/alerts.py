@@ -11,7 +11,6 @@ a password given as ``"env:NAME"`` is read from the environment when sending.
 from __future__ import annotations
 
 import logging
-import os
 import smtplib
 import time
 from abc import ABC, abstractmethod
@@ -22,7 +21,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from headrace.config import load_settings
-from headrace.secrets import redact
+from headrace.secrets import protect, redact, register_secret, reveal
 
 log = logging.getLogger("headrace.schedule")
 
@@ -164,35 +163,64 @@ def _post(url: str, payload: dict[str, Any], headers: dict[str, str], timeout: f
     response.raise_for_status()
 
 
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    real = url if url.startswith(("env:", "enc:")) else url
+    parts = urlsplit(real)
+    return f"{parts.scheme}://{parts.hostname or '?'}" if parts.scheme else "(url from a secret)"
+
+
 @dataclass
 class Webhook(Alert):
-    """POST the event as JSON to ``url`` with optional ``headers``."""
+    """POST the event as JSON to ``url`` with optional ``headers``.
 
-    url: str
-    headers: dict[str, str] = field(default_factory=dict)
+    The URL and header values may be ``env:NAME`` references; given as plain
+    text they are stored encrypted with the store key, and never logged.
+    """
+
+    url: str = field(repr=False)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
 
     kind = "webhook"
 
+    def __post_init__(self) -> None:
+        for value in (self.url, *self.headers.values()):
+            if not value.startswith(("env:", "enc:v1:")):
+                register_secret(value)
+
     def send(self, event: AlertEvent) -> None:
-        _post(self.url, event.payload(), dict(self.headers), self.timeout)
+        headers = {k: str(reveal(v)) for k, v in self.headers.items()}
+        _post(str(reveal(self.url)), event.payload(), headers, self.timeout)
 
     def target(self) -> str:
-        return f"webhook {redact(self.url.split('?')[0])}"
+        return f"webhook {_host(self.url)}"  # the path and query may hold a token
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "url": protect(self.url),
+                "headers": {k: protect(v) for k, v in self.headers.items()}}
 
 
 @dataclass
 class SlackWebhook(Alert):
-    """Post the message to a Slack incoming-webhook ``url``."""
+    """Post the message to a Slack incoming-webhook ``url`` (the URL is the secret: stored encrypted)."""
 
-    url: str = field(repr=False)  # the URL itself is the secret
+    url: str = field(repr=False)
 
     kind = "slack"
 
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("env:", "enc:v1:")):
+            register_secret(self.url)
+
     def send(self, event: AlertEvent) -> None:
-        _post(self.url, {"text": event.text()}, {}, self.timeout)
+        _post(str(reveal(self.url)), {"text": event.text()}, {}, self.timeout)
 
     def target(self) -> str:
         return "slack webhook"  # the URL itself is the secret
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "url": protect(self.url)}
 
 
 @dataclass
@@ -210,9 +238,7 @@ class Email(Alert):
     kind = "email"
 
     def _password(self) -> str | None:
-        if self.password and self.password.startswith("env:"):
-            return os.environ.get(self.password[4:])
-        return self.password
+        return reveal(self.password) if self.password else None
 
     def send(self, event: AlertEvent) -> None:
         recipients = [self.to] if isinstance(self.to, str) else list(self.to)
@@ -233,15 +259,7 @@ class Email(Alert):
         return f"email {self.host}:{self.port}"
 
     def to_dict(self) -> dict[str, Any]:
-        data = super().to_dict()
-        if self.password and not self.password.startswith("env:"):
-            log.warning(
-                "email alert %s: its password is not stored in the run store; pass "
-                "password='env:NAME' so the scheduler and workers can read it",
-                self.target(),
-            )
-            data["password"] = None
-        return data
+        return {**super().to_dict(), "password": protect(self.password)}
 
 
 _KINDS: dict[str, type[Alert]] = {"webhook": Webhook, "slack": SlackWebhook, "email": Email}

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from headrace.errors import ScheduleError
 from headrace.schedule.alerts import Alert, alert_from_dict
 from headrace.schedule.schedules import Schedule, schedule_from_dict
+from headrace.secrets import Secret, is_secret_name, protect
 
 if TYPE_CHECKING:
     from headrace.store import RunStore
@@ -118,7 +119,7 @@ class Deployment:
             "name": self.name,
             "flow_name": getattr(self.flow, "name", str(self.flow)),
             "entrypoint": self.entrypoint,
-            "parameters": json.dumps(self.parameters, sort_keys=True, default=str),
+            "parameters": json.dumps(self._stored_parameters(), sort_keys=True, default=str),
             "schedule": json.dumps(self.schedule.to_dict()) if self.schedule else None,
             "tags": json.dumps(self.tags),
             "concurrency_limit": self.concurrency_limit,
@@ -126,6 +127,16 @@ class Deployment:
             "alerts": json.dumps(alerts) if alerts else None,
             "late_after_seconds": self.late_after.total_seconds() if self.late_after else None,
         }
+
+    def _stored_parameters(self) -> dict[str, Any]:
+        """Secret parameters (``Secret`` values, ``Secret[...]`` annotations, secret-sounding names) encrypted."""
+        marked = getattr(self.flow, "secret_params", frozenset())
+        out: dict[str, Any] = {}
+        for name, value in self.parameters.items():
+            real = value.get_secret_value() if isinstance(value, Secret) else value
+            secret = isinstance(value, Secret) or name in marked or is_secret_name(name)
+            out[name] = protect(str(real)) if secret and real is not None else real
+        return out
 
     def apply(self, *, store: RunStore | None = None, now: datetime | None = None) -> str:
         """Register or update this deployment in the run store; return its id."""
