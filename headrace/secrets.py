@@ -77,12 +77,28 @@ def redact(text: str) -> str:
     if not text:
         return text
     text = str(text)
+    pattern = _known_pattern
+    if pattern is not None:
+        text = pattern.sub(MASK, text)
     text = _URL_PASSWORD.sub(_url_password, text)
     text = _KV_PASSWORD.sub(_kv, text)
     text = _BEARER.sub(lambda m: m.group("head") + MASK, text)
-    text = _ENCRYPTED.sub(MASK, text)
-    pattern = _known_pattern
-    return pattern.sub(MASK, text) if pattern is not None else text
+    return _ENCRYPTED.sub(MASK, text)
+
+
+class RedactingFilter:
+    """A logging filter that redacts a record's message; headrace puts it on the HTTP client's
+    loggers, which print request URLs (a webhook's path can be its secret)."""
+
+    def filter(self, record: object) -> bool:
+        msg = getattr(record, "msg", None)
+        args = getattr(record, "args", None)
+        try:
+            text = str(msg) % args if args else str(msg)
+        except (TypeError, ValueError):
+            return True
+        record.msg, record.args = redact(text), ()  # type: ignore[attr-defined]
+        return True
 
 
 def redact_url(url: object) -> str:

@@ -21,9 +21,11 @@ from email.message import EmailMessage
 from typing import Any
 
 from headrace.config import load_settings
-from headrace.secrets import protect, redact, register_secret, reveal
+from headrace.secrets import RedactingFilter, protect, redact, register_secret, reveal
 
 log = logging.getLogger("headrace.schedule")
+for _name in ("httpx", "httpcore"):  # they log request URLs; a webhook URL's path is its secret
+    logging.getLogger(_name).addFilter(RedactingFilter())
 
 
 @dataclass
@@ -166,8 +168,10 @@ def _post(url: str, payload: dict[str, Any], headers: dict[str, str], timeout: f
 def _host(url: str) -> str:
     from urllib.parse import urlsplit
 
-    real = url if url.startswith(("env:", "enc:")) else url
-    parts = urlsplit(real)
+    try:
+        parts = urlsplit(str(reveal(url)))
+    except Exception:  # noqa: BLE001 - a label for log lines only
+        return "(url from a secret)"
     return f"{parts.scheme}://{parts.hostname or '?'}" if parts.scheme else "(url from a secret)"
 
 

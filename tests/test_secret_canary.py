@@ -1,0 +1,225 @@
+"""The secret canary (issue 9): one secret planted everywhere a run touches, found nowhere afterwards.
+
+The secret goes into a connection URL, a ``Secret[str]`` parameter, a secret-named
+parameter, a webhook header and URL, an exception message, a retry message and a
+log line; flows fail and succeed, alerts go to a failing real HTTP server. Then
+every place a string can leave a run is searched. To add a place (a web page, an
+API answer, a lineage event), append a function to ``PLACES``: it gets the
+``Canary`` and returns the text to search.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from threading import Thread
+from typing import Any
+
+import pandas as pd
+import pytest
+from sqlalchemy import MetaData, select
+
+SECRET = "CaNaRy-7f3e/b9:x@q2"  # has "/", ":" and "@" on purpose
+
+FLOWS = '''
+import logging
+from headrace import flow, task, get_run_logger
+from headrace.secrets import Secret
+from headrace.quality import Suite, expect
+
+SUITE = Suite("canary", [expect.column_values_to_not_be_null("a")], on_failure="warn")
+
+@task(retries=1, retry_delay_seconds=0)
+def connect(password: str) -> int:
+    get_run_logger().info("connecting with %s", password)
+    url = f"postgresql://etl:{password}@127.0.0.1:1/dwh"
+    raise ConnectionError(f"could not reach {url} (password {password})")
+
+@task
+def fine(password: str) -> int:
+    get_run_logger().info("using password=%s", password)
+    return 1
+
+@flow(name="canary-fail")
+def fails(password: Secret[str], api_token: str = "none") -> int:
+    return connect(password)
+
+@flow(name="canary-ok")
+def succeeds(password: Secret[str], api_token: str = "none") -> int:
+    import pandas as pd
+    SUITE.gate(pd.DataFrame({"a": [1, None]}))
+    return fine(password)
+'''
+
+
+@dataclass
+class Canary:
+    home: Path
+    store: Any
+    flow_file: Path
+    cli_outputs: list[str] = field(default_factory=list)
+    log_text: str = ""
+    report: str = ""
+
+
+def _store_text(c: Canary) -> str:
+    """Every row of every table of the store."""
+    meta = MetaData()
+    meta.reflect(c.store.engine)
+    parts = []
+    with c.store.engine.connect() as conn:
+        for table in meta.sorted_tables:
+            parts.extend(repr(tuple(row)) for row in conn.execute(select(table)))
+    assert len(parts) > 20, "the store holds the runs searched"
+    return "\n".join(parts)
+
+
+def _files_text(c: Canary) -> str:
+    """Every file headrace wrote under its home (results, keys aside: they hold no secret text)."""
+    return "\n".join(p.read_bytes().decode("utf-8", "replace") for p in c.home.rglob("*")
+                     if p.is_file() and p.suffix in (".json", ".log", ".txt", ".html"))
+
+
+PLACES: list[Callable[[Canary], str]] = [
+    _store_text,
+    _files_text,
+    lambda c: "\n".join(c.cli_outputs),
+    lambda c: c.log_text,
+    lambda c: c.report,
+]
+
+
+@pytest.fixture
+def failing_server() -> Any:
+    hits: list[dict[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            hits.append(dict(self.headers))
+            self.send_response(500)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/services/T0/B0/{SECRET}", hits
+    server.shutdown()
+    server.server_close()
+
+
+def _cli(c: Canary, env: dict[str, str], *args: str, fresh: bool = False) -> None:
+    """A CLI command's whole output: in this process, or (``fresh``) in a new one."""
+    if fresh:
+        code = "import sys; from headrace.cli import main; sys.exit(main())"
+        out = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True,
+                             timeout=120)
+        c.cli_outputs.append(out.stdout + out.stderr)
+        return
+    import contextlib
+    import io
+
+    from headrace.cli import main
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+        main(list(args))
+    c.cli_outputs.append(buf.getvalue())
+
+
+def _plant(c: Canary, url: str, caplog: pytest.LogCaptureFixture) -> None:
+    from headrace.engine import load_flow, run_flow
+    from headrace.schedule import Deployment, Webhook, Worker
+    from headrace.schedule.scheduler import Scheduler
+    from headrace.store import utcnow
+
+    caplog.set_level(logging.DEBUG)
+    fails, ok = load_flow(f"{c.flow_file}:fails"), load_flow(f"{c.flow_file}:succeeds")
+    assert run_flow(ok, ok.bind((SECRET,), {"api_token": SECRET})).is_completed()
+    assert run_flow(fails, fails.bind((SECRET,), {})).is_failed()
+    alert = Webhook(url, headers={"Authorization": f"Bearer {SECRET}", "X-Api-Key": SECRET}, retries=1, backoff=0)
+    Deployment(fails, "canary", parameters={"password": SECRET, "api_token": SECRET},
+               on_failure=[alert]).apply(store=c.store)
+    dep = c.store.get_deployment("canary")
+    from headrace.schedule.scheduler import new_run_row
+
+    c.store.create_scheduled_runs([new_run_row(dep, utcnow(), utcnow())])
+    Scheduler(c.store)
+    assert Worker(c.store).run_due(utcnow()) == ["Failed"]
+    c.store.writer.flush()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_planted_secret_is_found_nowhere(backend: str, headrace_home: Path, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch, failing_server: Any,
+                                           caplog: pytest.LogCaptureFixture,
+                                           request: pytest.FixtureRequest) -> None:
+    from headrace.store import get_store
+
+    url = f"sqlite:///{headrace_home / 'headrace.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    monkeypatch.setenv("HEADRACE_STORE", url)
+    flow_file = tmp_path / f"canary_flows_{backend}.py"
+    flow_file.write_text(FLOWS)
+    c = Canary(headrace_home, get_store(url), flow_file)
+    hook_url, hits = failing_server
+    _plant(c, hook_url, caplog)
+    assert hits and any(SECRET in h.get("Authorization", "") for h in hits), "the alert really went out"
+    env = {**__import__("os").environ, "HEADRACE_STORE": url, "HEADRACE_HOME": str(headrace_home), "COLUMNS": "300"}
+    runs = c.store.list_flow_runs(limit=10)
+    _cli(c, env, "runs", "list")
+    _cli(c, env, "deployments", "list")
+    for run in runs:
+        for command in (("runs", "show", run["id"]), ("runs", "logs", run["id"]), ("quality", "show", run["id"])):
+            _cli(c, env, *command)
+    assert any("connecting with ***" in out for out in c.cli_outputs)
+    _cli(c, env, "run", f"{flow_file}:succeeds", "-p", f"password={SECRET}", "-p", f"api_token={SECRET}",
+         fresh=True)
+    report = tmp_path / "report.html"
+    ok_run = next(r for r in runs if r["flow_name"] == "canary-ok")
+    _cli(c, env, "quality", "report", ok_run["id"], "-o", str(report))
+    c.report = report.read_text()
+    c.log_text = caplog.text
+    assert "connecting with ***" in c.log_text or "connecting with ***" in _store_text(c)
+    for place in PLACES:
+        text = place(c)
+        for piece in (SECRET, SECRET.split("/")[0], "b9:x@q2"):
+            assert piece not in text, f"{piece!r} leaked through {place}: ...{text[max(0, text.find(piece) - 200):text.find(piece) + 50]}..."
+    assert pd.notna(ok_run["id"])
+
+
+@pytest.mark.parametrize(("text", "hidden"), [
+    ("postgresql://etl:pa/ss@db:5432/dwh", "pa/ss"),
+    ("connect password='se cret value' host=db", "se cret value"),
+    ('{"password": "hunter22", "user": "x"}', "hunter22"),
+    ("Authorization: Bearer abcdef123456", "abcdef123456"),
+    ("dsn=host=db password=p4ss;x=1", "p4ss"),
+])
+def test_redact_hides_every_shape_of_password(text: str, hidden: str) -> None:
+    from headrace.secrets import redact
+
+    out = redact(text)
+    assert hidden not in out and "***" in out
+
+
+def test_secret_parameters_reach_the_function_and_show_masked() -> None:
+    from headrace import flow
+    from headrace.secrets import Secret
+    from headrace.store import get_store
+
+    got: list[str] = []
+
+    @flow
+    def login(password: Secret[str], db_token: str, user: str = "ann") -> None:
+        got.append(password + db_token)
+
+    login(Secret("s3cr3t-value"), "tok-12345")
+    assert got == ["s3cr3t-valuetok-12345"]
+    stored = get_store().list_flow_runs(limit=1)[0]["parameters"]
+    assert "s3cr3t" not in stored and "tok-12345" not in stored and '"user":"ann"' in stored
