@@ -147,7 +147,12 @@ def _secret_parameters(fn: Callable[..., Any], signature: inspect.Signature) -> 
         hints = typing.get_type_hints(fn)
     except Exception:
         hints = {k: p.annotation for k, p in signature.parameters.items()}
-    return frozenset(k for k, a in hints.items() if a is Secret or typing.get_origin(a) is Secret)
+    def marked(a: Any) -> bool:
+        if isinstance(a, str):  # an annotation that could not be resolved
+            return a == "Secret" or a.startswith(("Secret[", "secrets.Secret"))
+        return a is Secret or typing.get_origin(a) is Secret
+
+    return frozenset(k for k, a in hints.items() if marked(a))
 
 
 @overload
