@@ -14,7 +14,7 @@ from headrace.state_types import StateType
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
-STATE_STYLES = {StateType.COMPLETED: "green", StateType.FAILED: "red", StateType.CRASHED: "red",
+STATE_STYLES: dict[str, str] = {StateType.COMPLETED: "green", StateType.FAILED: "red", StateType.CRASHED: "red",
                 StateType.CANCELLED: "yellow", StateType.RUNNING: "cyan", StateType.PENDING: "white",
                 StateType.SCHEDULED: "blue"}
 

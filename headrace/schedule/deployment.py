@@ -130,7 +130,7 @@ class Deployment:
 
     def _stored_parameters(self) -> dict[str, Any]:
         """Secret parameters (``Secret`` values, ``Secret[...]`` annotations, secret-sounding names) encrypted."""
-        marked = getattr(self.flow, "secret_params", frozenset())
+        marked: frozenset[str] = getattr(self.flow, "secret_params", frozenset())
         out: dict[str, Any] = {}
         for name, value in self.parameters.items():
             real = value.get_secret_value() if isinstance(value, Secret) else value

@@ -125,7 +125,7 @@ class StoreBase:
         except DBAPIError as exc:
             raise self._wrap(exc) from exc
 
-    def _wrap(self, exc: DBAPIError) -> StoreError:
+    def _wrap(self, exc: SQLAlchemyError) -> StoreError:
         return store_error(exc, self.safe_url, self.dialect, _sqlite_path(self.url))
 
     @retried

@@ -137,7 +137,9 @@ class RunsMixin(StoreBase):
                     flow_updates: list[dict[str, Any]]) -> None:
         """Write everything buffered since the last batch in one transaction."""
         fresh = {r["id"] for r in task_inserts}
-        task_new, task_old, flow_changes = [], [], []
+        task_new: list[dict[str, Any]] = []
+        task_old: list[dict[str, Any]] = []
+        flow_changes: list[dict[str, Any]] = []
         for c in changes:
             if c["run_kind"] == "flow":
                 flow_changes.append(c)

@@ -26,9 +26,12 @@ _WRITERS: weakref.WeakSet[BatchWriter] = weakref.WeakSet()
 class BatchTarget(Protocol):
     """What the writer needs of a store (the store's runs part provides it)."""
 
-    def write_batch(self, **batch: Any) -> None: ...
+    def write_batch(self, *, task_inserts: list[dict[str, Any]], task_updates: list[dict[str, Any]],
+                    changes: list[dict[str, Any]], log_rows: list[dict[str, Any]],
+                    metric_rows: list[dict[str, Any]], io_rows: list[dict[str, Any]],
+                    flow_updates: list[dict[str, Any]]) -> None: ...
 
-    def heartbeat(self, flow_run_ids: list[str]) -> None: ...
+    def heartbeat(self, flow_run_ids: list[str], now: Any = None) -> None: ...
 
     def cancel_requested(self, flow_run_ids: list[str]) -> set[str]: ...
 
@@ -145,12 +148,12 @@ class BatchWriter:
         """One batch, retried a few times so a dropped connection or a restart loses nothing."""
         for delay in RETRY_DELAYS:
             try:
-                self.store.write_batch(task_inserts=inserts, task_updates=updates, **batch)
+                self.store.write_batch(task_inserts=inserts, task_updates=updates, **batch)  # type: ignore[arg-type]
                 return
             except StoreError as exc:
                 log.warning("writing run records failed (%s); retrying in %.1f s", exc, delay)
                 time.sleep(delay)
-        self.store.write_batch(task_inserts=inserts, task_updates=updates, **batch)
+        self.store.write_batch(task_inserts=inserts, task_updates=updates, **batch)  # type: ignore[arg-type]
 
     def close(self) -> None:
         """Write what is buffered and stop the background thread."""
