@@ -56,15 +56,21 @@ def register_secret(value: object) -> None:
         _known_pattern = re.compile("|".join(re.escape(v) for v in ordered))
 
 
+def _learn(value: str) -> None:
+    """A password found in context is hidden elsewhere too, once long enough not to be a common word."""
+    if len(value) >= 8:
+        register_secret(value)
+
+
 def _url_password(match: re.Match[str]) -> str:
-    register_secret(match.group("pw"))
+    _learn(match.group("pw"))
     return match.group("head") + MASK
 
 
 def _kv(match: re.Match[str]) -> str:
     pw = match.group("pw")
     quote = pw[0] if pw[:1] in ("'", '"') else ""
-    register_secret(pw.strip("'\""))
+    _learn(pw.strip("'\""))
     return f"{match.group('head')}{quote}{MASK}{quote}"
 
 

@@ -42,8 +42,9 @@ def sqlite_busy_ms() -> int:
 
 def store_error(exc: BaseException, safe_url: str, dialect: str, path: Path | None) -> StoreError:
     """The one-line error for a failed store operation, transient or not."""
-    msg = redact(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else "")
-    low = msg.lower()
+    raw = str(getattr(exc, "orig", None) or exc).strip()
+    low = raw.lower()  # classify on the raw text; show it redacted
+    msg = redact(raw.splitlines()[0]) if raw else ""
     where = str(path) if path is not None else safe_url
     if getattr(exc, "connection_invalidated", False) or any(s in low for s in _DROPPED):
         return StoreUnavailable(f"the run store {where} dropped the connection ({msg}); "
