@@ -87,6 +87,15 @@ _READ = ("read_json($1, format='newline_delimited', dateformat='%d~%m~%Y', "
          "timestampformat='%d~%m~%Y %H'{more})")
 
 
+def parse_ndjson_bytes(data: bytes, name: str) -> Parsed:
+    """``parse_ndjson_file`` for bytes in memory (a decompressed file, say)."""
+    shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    with tempfile.NamedTemporaryFile(suffix=".ndjson", dir=shm) as tmp:
+        tmp.write(data)
+        tmp.flush()
+        return parse_ndjson_file(tmp.name, name)
+
+
 def _strict_json(con: Any, path: str) -> pa.Table:
     rel = con.sql("SELECT * FROM " + _READ.format(more=""), params=[path])
     if any("JSON" in str(t) for t in rel.types):
@@ -241,7 +250,60 @@ def parse_ndjson(data: bytes, name: str) -> Parsed:
 
 
 def parse_csv(data: bytes, name: str) -> Parsed:
-    """CSV with a header; rows with the wrong number of fields are quarantined."""
+    """CSV with a header; rows with the wrong number of fields are quarantined, and so is a line
+    whose quote never closes (it would swallow the valid rows after it)."""
+    parsed = _parse_csv(data, name)
+    if not _spans_lines(parsed.table):
+        return parsed
+    broken = _unterminated_quotes(data.decode("utf-8", errors="replace"))
+    if not broken:
+        return parsed
+    lines = data.split(b"\n")
+    raw = {}
+    for i in broken:
+        raw[i], lines[i] = lines[i], b""  # a blank line is skipped; the numbering stays
+    parsed = _parse_csv(b"\n".join(lines), name)
+    parsed.bad.extend((i + 1, raw[i].decode("utf-8", errors="backslashreplace"),
+                       "unterminated quoted field: its quote does not close at the end of a "
+                       "field, so it would swallow the lines after it") for i in broken)
+    parsed.bad.sort()
+    return parsed
+
+
+def _spans_lines(table: pa.Table) -> bool:
+    """Whether a text value holds a line break (a quoted value that spans lines)."""
+    for col in table.columns:
+        if (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)) and \
+                pc.any(pc.match_substring(col, "\n")).as_py():
+            return True
+    return False
+
+
+def _unterminated_quotes(text: str) -> list[int]:
+    """The physical lines (0-based) where a record with a quote that never properly closes starts.
+
+    Python's csv reader in strict mode refuses such a record; parsing starts again on the next
+    line, so each valid row after it is read as itself.
+    """
+    import csv
+
+    lines = text.split("\n")
+    bad: list[int] = []
+    start = 1  # after the header
+    while start < len(lines):
+        reader = csv.reader(io.StringIO("\n".join(lines[start:])), strict=True)
+        record_start = start
+        try:
+            for _ in reader:
+                record_start = start + reader.line_num
+            return bad
+        except csv.Error:
+            bad.append(record_start)
+            start = record_start + 1
+    return bad
+
+
+def _parse_csv(data: bytes, name: str) -> Parsed:
     import pyarrow.csv as pcsv
 
     bad: list[tuple[int, str, str]] = []
