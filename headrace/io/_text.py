@@ -83,7 +83,7 @@ def parse_ndjson_file(local_path: str, name: str) -> Parsed:
 
 
 # Strings stay strings: a format no value matches keeps DuckDB from reading them as dates.
-_READ = ("read_json($1, format='newline_delimited', dateformat='%d~%m~%Y', "
+_READ = ("read_json($1, format='newline_delimited', records=true, dateformat='%d~%m~%Y', "
          "timestampformat='%d~%m~%Y %H'{more})")
 
 
@@ -98,7 +98,7 @@ def parse_ndjson_bytes(data: bytes, name: str) -> Parsed:
 
 def _strict_json(con: Any, path: str) -> pa.Table:
     rel = con.sql("SELECT * FROM " + _READ.format(more=""), params=[path])
-    if any("JSON" in str(t) for t in rel.types):
+    if any("JSON" in str(t) for t in rel.types) or not rel.types:
         # DuckDB keeps a field of mixed types as raw JSON text; we quarantine the odd lines.
         raise _Misread(path)
     table = rel.to_arrow_table()
@@ -149,7 +149,7 @@ def _aligned(con: Any, path: str) -> Parsed:
     A blank line does too (its position is unknown here).
     """
     rel = con.sql("SELECT * FROM " + _READ.format(more=", ignore_errors=true"), params=[path])
-    if any("JSON" in str(t) for t in rel.types):
+    if any("JSON" in str(t) for t in rel.types) or not rel.types:
         raise _Misread(path)
     # Both passes keep every core busy: running them side by side measured no faster.
     table = rel.to_arrow_table()

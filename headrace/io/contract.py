@@ -162,7 +162,8 @@ def split(lines: Iterable[tuple[int, bytes | str]]
     columns = settle(rec for _, _, rec in parsed)
     good = []
     for n, text, rec in parsed:
-        reason = check(rec, columns)
+        # A table needs a column to hold a row: records without any field have none.
+        reason = check(rec, columns) if columns else "empty object: no field to make a row of"
         if reason is None:
             good.append(rec)
         else:
