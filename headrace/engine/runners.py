@@ -7,9 +7,11 @@ the flow's process; a runner decides where the task's body is called.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import math
 import multiprocessing as mp
 import os
 import threading
+import time
 from collections.abc import Callable
 from contextvars import copy_context
 from typing import Any
@@ -137,9 +139,12 @@ def _worker_main(conn: Any) -> None:
             return
         ref, args, kwargs, snapshot = job
         try:
-            outcome = run_with_snapshot(ref.resolve(), args, kwargs, snapshot, runner)
+            fn = ref.resolve()  # imports the task's module: not part of the body's time
         except BaseException as exc:  # the function itself could not be found
-            outcome = RemoteOutcome(ok=False, error_text=f"{type(exc).__name__}: {exc}")
+            conn.send(RemoteOutcome(ok=False, error_text=f"{type(exc).__name__}: {exc}"))
+            continue
+        conn.send(_STARTED)
+        outcome = run_with_snapshot(fn, args, kwargs, snapshot, runner)
         try:
             conn.send(outcome)
         except Exception as exc:  # the value (or error) does not pickle
@@ -147,6 +152,10 @@ def _worker_main(conn: Any) -> None:
                                     rows_loaded=outcome.rows_loaded,
                                     error_text=f"the task's result cannot be sent back from its "
                                                f"process: {exc}"))
+
+
+_STARTED = "started"
+STARTUP_LIMIT = 120.0  # seconds for a fresh process to import the task's module
 
 
 class _Process:
@@ -238,20 +247,29 @@ class ProcessPoolTaskRunner(TaskRunner):
 
     @staticmethod
     def _wait(proc: _Process, timeout: float | None, cancel: threading.Event) -> RemoteOutcome:
-        waited = 0.0
+        """The body's outcome; its timeout counts from the moment the body starts."""
+        started = False
+        deadline = time.monotonic() + STARTUP_LIMIT
         while True:
-            step = 0.05 if timeout is None else min(0.05, max(0.0, timeout - waited))
-            if proc.conn.poll(step):
+            if proc.conn.poll(0.05):
                 try:
-                    return proc.conn.recv()  # type: ignore[no-any-return]
+                    message = proc.conn.recv()
                 except (EOFError, OSError):
-                    pass  # the process died while sending
-            waited += step
+                    message = None  # the process died while sending
+                if message == _STARTED:
+                    started = True
+                    deadline = time.monotonic() + (timeout if timeout is not None else math.inf)
+                    continue
+                if message is not None:
+                    return message  # type: ignore[no-any-return]
             if cancel.is_set():
                 raise _Terminated("cancelled")
-            if timeout is not None and waited >= timeout:
-                raise TaskTimeout(f"task body ran past its timeout of {timeout:g} s; its process "
-                                  "was terminated")
+            if time.monotonic() >= deadline:
+                if started:
+                    raise TaskTimeout(f"task body ran past its timeout of {timeout:g} s; its "
+                                      "process was terminated")
+                raise RemoteTaskError(f"the task process did not start the body within "
+                                      f"{STARTUP_LIMIT:g} s")
             if not proc.proc.is_alive() and not proc.conn.poll():
                 raise RemoteTaskError(f"the task process died with exit code {proc.proc.exitcode}")
 

@@ -101,9 +101,31 @@ def _strict_json(con: Any, path: str) -> pa.Table:
     if any("JSON" in str(t) for t in rel.types) or not rel.types:
         # DuckDB keeps a field of mixed types as raw JSON text; we quarantine the odd lines.
         raise _Misread(path)
-    table = rel.to_arrow_table()
+    table = _as_int64(rel.to_arrow_table(), rel.types)
+    if table.num_rows and pc.any(_all_null(table)).as_py():
+        raise _Misread(path)  # a bare null line reads as a row of NULLs: the exact path tells
     _verify(con, path, rel.types, table, ignore_errors=False)
     return table
+
+
+def _as_int64(table: pa.Table, types: list[Any]) -> pa.Table:
+    """DuckDB's wider integer types (a field with both 0 and -1 can read as HUGEINT) as int64;
+    ``_Misread`` if a value does not fit (the exact path quarantines it)."""
+    for i, typ in enumerate(types):
+        if str(typ) in ("HUGEINT", "UBIGINT", "UHUGEINT"):
+            try:
+                table = table.set_column(i, table.field(i).name, table.column(i).cast(pa.int64()))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise _Misread(f"field {table.field(i).name}") from None
+    return table
+
+
+def _all_null(table: pa.Table) -> Any:
+    """Per row: is every value NULL."""
+    empty = pc.is_null(table.column(0))
+    for col in table.columns[1:]:
+        empty = pc.and_(empty, pc.is_null(col))
+    return empty
 
 
 _KINDS = {"BIGINT": "integer", "UBIGINT": "integer", "INTEGER": "integer", "HUGEINT": "integer",
@@ -152,11 +174,9 @@ def _aligned(con: Any, path: str) -> Parsed:
     if any("JSON" in str(t) for t in rel.types) or not rel.types:
         raise _Misread(path)
     # Both passes keep every core busy: running them side by side measured no faster.
-    table = rel.to_arrow_table()
+    table = _as_int64(rel.to_arrow_table(), rel.types)
     odd = _odd_lines(con, path, table.num_columns)
-    empty = pc.is_null(table.column(0))
-    for col in table.columns[1:]:
-        empty = pc.and_(empty, pc.is_null(col))
+    empty = _all_null(table)
     at = pc.indices_nonzero(empty).to_pylist()
     if len(at) != len(odd):
         raise _Misread(path)  # a good line that read as NULLs
