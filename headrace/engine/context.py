@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from headrace.store import utcnow
 
 if TYPE_CHECKING:
-    from headrace.engine.runners import TaskRunner
     from headrace.store import RunStore
 
 
@@ -29,7 +28,7 @@ class FlowRunContext:
     flow_name: str
     parameters: dict[str, Any]
     store: RunStore
-    task_runner: TaskRunner
+    task_runner: Any  # a headrace.engine.runners.TaskRunner (which itself builds on this module)
     now: Callable[[], datetime] = utcnow
     scheduled_time: datetime | None = None
     deployment_id: str | None = None

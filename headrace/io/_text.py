@@ -193,9 +193,10 @@ def _odd_lines(con: Any, path: str, columns: int) -> list[tuple[str, str]]:
 
     The reason comes from DuckDB (json.loads on each bad line would cost as much as the rest).
     """
-    rows = con.sql(f"SELECT line, {_IS_OBJECT}, {_REASON} FROM {_LINES} WHERE CASE "
-                   f"WHEN {_IS_OBJECT} THEN len(json_keys(line)) > {columns} ELSE true END",
-                   params=[path]).fetchall()
+    sql = compose("SELECT line, {ok}, {reason} FROM {lines} WHERE CASE WHEN {ok} "
+                  "THEN len(json_keys(line)) > $2 ELSE true END", ok=_IS_OBJECT, reason=_REASON,
+                  lines=_LINES)
+    rows = con.sql(sql, params=[path, columns]).fetchall()
     if any(ok or not (line or "").strip(" \t\r") for line, ok, _ in rows):
         raise _Misread(path)
     return [(line, reason) for line, _, reason in rows]
@@ -207,7 +208,8 @@ _REASON = ("CASE WHEN NOT coalesce(json_valid(line), false) THEN 'invalid JSON: 
 
 def _blank_and_read(con: Any, data: bytes, path: str) -> Parsed:
     # File order is kept (DuckDB preserves insertion order); _line_start checks it anyway.
-    rows = con.sql(f"SELECT line FROM {_LINES} WHERE NOT {_IS_OBJECT}", params=[path]).fetchall()
+    sql = compose("SELECT line FROM {lines} WHERE NOT {ok}", lines=_LINES, ok=_IS_OBJECT)
+    rows = con.sql(sql, params=[path]).fetchall()
     cleaned = bytearray(data)
     bad: list[tuple[int, str, str]] = []
     search = counted = blanks = 0

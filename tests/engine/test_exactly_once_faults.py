@@ -29,11 +29,11 @@ RUNNER = (ProcessPoolTaskRunner(max_workers=2) if os.environ["TEST_RUNNER"] == "
           else ThreadPoolTaskRunner(max_workers=3))
 
 
-@task(retries=3, retry_delay_seconds=0, timeout_seconds=3.0)
+@task(retries=3, retry_delay_seconds=0, timeout_seconds=2.0)
 def load(i: int) -> int:
     time.sleep(random.uniform(0, 0.2))
-    if random.random() < 0.1:
-        time.sleep(3.5)  # past the timeout: abandoned or terminated, then retried
+    if random.random() < 0.08:
+        time.sleep(2.5)  # past the timeout: abandoned or terminated, then retried
     rows = write_table(pd.DataFrame({"order_id": range(i * 100, i * 100 + 100)}), "sales", URL)
     time.sleep(random.uniform(0, 0.2))
     if random.random() < 0.15:
@@ -91,7 +91,7 @@ def test_killed_runs_and_retries_load_each_row_exactly_once(
             break
         # Killed before its run was even recorded: start it again.
         proc = _start(["retry", run["id"]] if "id" in run else start, env)
-        if kills < 3:  # kill the first retries too, at their own random points
+        if kills < 2:  # kill the first retry too, at its own random point
             _kill_after(proc, rng.uniform(2.0, 5.0))
             kills += 1
         else:
