@@ -10,6 +10,7 @@ import concurrent.futures as cf
 import math
 import multiprocessing as mp
 import os
+import pickle
 import threading
 import time
 from collections.abc import Callable
@@ -212,7 +213,7 @@ class ProcessPoolTaskRunner(TaskRunner):
             try:
                 try:
                     proc.conn.send((_FunctionRef(fn), args, kwargs, take_snapshot()))
-                except (TypeError, AttributeError, ValueError) as exc:  # pickling failed
+                except (TypeError, AttributeError, ValueError, pickle.PicklingError) as exc:
                     healthy = proc.proc.is_alive()
                     raise TaskRunError(f"the arguments of {getattr(fn, '__name__', fn)!r} cannot "
                                        f"be sent to a task process: {exc}") from None

@@ -42,30 +42,40 @@ def read(target: Target, query: str, params: dict[str, Any]) -> pa.Table:
     import duckdb
 
     sql, names = to_positional(query, params)
-    con, owned = _open(target)
-    cur = con.cursor()  # a connection of its own: a shared one is not safe across threads
+    with _lock(target):  # opening and closing a database is not safe beside a writer
+        con, owned = _open(target)
+        cur = con.cursor()  # a connection of its own: a shared one is not safe across threads
     try:
         rel = cur.sql(sql, params=[params[n] for n in names] or None)
         return rel.to_arrow_table() if rel is not None else pa.table({})
     except duckdb.Error as exc:
         raise DataIOError(f"reading a query on {target.display} failed: {exc}") from None
     finally:
-        cur.close()
-        if owned:
-            con.close()
+        with _lock(target):
+            cur.close()
+            if owned:
+                con.close()
 
 
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
-def _database_lock(con: Any) -> threading.Lock:
-    """One lock per database file in this process: DuckDB lets one writer commit at a time and
-    fails the other (a write-write conflict) instead of making it wait."""
-    row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = "
-                      "current_database()").fetchone()
-    path = row[0] if row and row[0] else None
-    key = os.path.realpath(path) if path else f"memory:{id(con)}"
+def _lock(target: Target) -> threading.Lock:
+    """One lock per database in this process, taken around a load and around opening and
+    closing: DuckDB lets one writer commit at a time and fails the other (a write-write
+    conflict) instead of making it wait."""
+    if target.conn is not None:
+        row = target.conn.execute("SELECT path FROM duckdb_databases() WHERE database_name = "
+                                  "current_database()").fetchone()
+        path = row[0] if row and row[0] else None
+        key = os.path.realpath(path) if path else f"memory:{id(target.conn)}"
+    else:
+        path = target.url.split("://", 1)[1].partition("?")[0]
+        path = path[1:] if path.startswith("/") else path
+        if not path or path == ":memory:":
+            return threading.Lock()  # a private in-memory database: nobody to wait for
+        key = os.path.realpath(path)
     with _LOCKS_GUARD:
         return _LOCKS.setdefault(key, threading.Lock())
 
@@ -74,20 +84,20 @@ def write(target: Target, data: pa.Table, spec: WriteSpec) -> Loaded:
     """Load ``data`` per ``spec`` in one DuckDB transaction; what landed."""
     import duckdb
 
-    con, owned = _open(target)
-    try:
-        with _database_lock(con):
+    with _lock(target):
+        con, owned = _open(target)
+        try:
             cur = con.cursor()
             try:
                 return _transaction(cur, data, spec)
             finally:
                 cur.close()
-    except duckdb.Error as exc:
-        raise DataIOError(f"writing table {spec.name} on {target.display} failed: "
-                          f"{exc}") from None
-    finally:
-        if owned:
-            con.close()
+        except duckdb.Error as exc:
+            raise DataIOError(f"writing table {spec.name} on {target.display} failed: "
+                              f"{exc}") from None
+        finally:
+            if owned:
+                con.close()
 
 
 def _transaction(cur: Any, data: pa.Table, spec: WriteSpec) -> Loaded:
