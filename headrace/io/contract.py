@@ -173,9 +173,12 @@ def split(lines: Iterable[tuple[int, bytes | str]]
 
 
 # -- the same rules as SQL, for DuckDB reading a column as JSON text ----------------------------
+# DuckDB writes a JSON number as digits, with '.' or 'e' only when it is a float: first-character
+# and substring tests say the kind without a regular expression (they run on every value).
 _SQL_KIND_OK = {
-    "integer": "regexp_full_match({v}, '-?[0-9]+')",
-    "float": "regexp_full_match({v}, '-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?')",
+    "integer": "(left({v}, 1) IN ('-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9') AND "
+               "NOT contains({v}, '.') AND NOT contains(lower({v}), 'e'))",
+    "float": "left({v}, 1) IN ('-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9')",
     "string": "starts_with({v}, '\"')",
     "boolean": "{v} IN ('true', 'false')",
 }
