@@ -7,16 +7,16 @@ Outside a run every accessor returns ``None`` and recorders do nothing.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from headrace.store import utcnow
 
 if TYPE_CHECKING:
-    from headrace.engine.runners import TaskRunner
     from headrace.store import RunStore
 
 
@@ -28,7 +28,7 @@ class FlowRunContext:
     flow_name: str
     parameters: dict[str, Any]
     store: RunStore
-    task_runner: TaskRunner
+    task_runner: Any  # a headrace.engine.runners.TaskRunner (which itself builds on this module)
     now: Callable[[], datetime] = utcnow
     scheduled_time: datetime | None = None
     deployment_id: str | None = None
@@ -43,6 +43,8 @@ class FlowRunContext:
     cancel_event: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     rows_loaded: int = 0
+    # What this run's loads are keys of: the work, not the attempt (see ``work_identity``).
+    work_id: str = ""
 
     def next_task_key(self, task_name: str) -> str:
         """``name-N``: the N-th call of this task in this flow run (stable across retries)."""
@@ -52,9 +54,52 @@ class FlowRunContext:
         return f"{task_name}-{n}"
 
 
+class AttemptFence:
+    """One attempt of a task run: counts its loads, and refuses them once it is given up on.
+
+    The engine abandons an attempt that ran past its timeout (its thread cannot be stopped);
+    a load checks ``guard()`` around its commit, so an abandoned attempt never commits, and
+    an attempt abandoned mid-commit is waited for (briefly) before the retry starts.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._abandoned = False
+        self._loads = 0
+
+    @property
+    def abandoned(self) -> bool:
+        return self._abandoned
+
+    def next_ordinal(self) -> int:
+        """0 for the attempt's first load, 1 for its second, ... (the same in every attempt)."""
+        with self._lock:
+            n = self._loads
+            self._loads += 1
+        return n
+
+    def abandon(self, wait: float = 30.0) -> None:
+        """Give up on the attempt; waits up to ``wait`` s for a commit in flight to end."""
+        got = self._lock.acquire(timeout=wait)
+        self._abandoned = True
+        if got:
+            self._lock.release()
+
+    @contextmanager
+    def guard(self, what: str) -> Iterator[None]:
+        """Hold the attempt current while the block commits; raise if it was abandoned."""
+        from headrace.errors import TaskRunError
+
+        with self._lock:
+            if self._abandoned:
+                raise TaskRunError(f"{what}: refused, its task attempt was abandoned after a "
+                                   "timeout; the retry does this load")
+            yield
+
+
 @dataclass
 class TaskRunContext:
-    """The task run in progress (one attempt at a time)."""
+    """One attempt of a task run: a new context per attempt, never changed under the body."""
 
     task_run_id: str
     task_name: str
@@ -65,6 +110,50 @@ class TaskRunContext:
     attempt: int = 1
     tags: tuple[str, ...] = ()
     task: Any = None
+    work_id: str | None = None
+    fence: AttemptFence = field(default_factory=AttemptFence)
+    # Shared by the attempts of one task run: the load key's prefix, computed once.
+    prefix_box: list[str] = field(default_factory=list)
+
+    def load_prefix(self) -> str:
+        """``work/task key/parameters hash``: what every load key of this task run starts with."""
+        if not self.prefix_box:
+            self.prefix_box.append(load_prefix(self.work_id or self.flow_run_id or self.task_run_id,
+                                               self.task_key, self.parameters))
+        return self.prefix_box[0]
+
+
+def load_prefix(work_id: str, task_key: str, parameters: dict[str, Any]) -> str:
+    from headrace.engine.hashing import stable_hash
+
+    try:
+        params = stable_hash(parameters)[:16]
+    except Exception:  # unhashable parameters: the task key alone still names the load
+        params = "-"
+    return f"{work_id}/{task_key}/{params}"
+
+
+def work_identity(store: RunStore, flow_run_id: str, *, retry_of: str | None = None,
+                  deployment_id: str | None = None, scheduled_time: datetime | None = None,
+                  parent: FlowRunContext | None = None, flow_name: str = "") -> str:
+    """The work a flow run does, which names its loads: the same for every run that redoes it.
+
+    ``headrace retry`` runs follow ``retry_of`` to the first run; a deployment's run is its
+    deployment and scheduled slot (a backfill or a re-claimed run of the slot finds it again);
+    a subflow is its parent's work plus its call; anything else is the flow run itself.
+    """
+    if parent is not None and parent.work_id:
+        return f"{parent.work_id}/{parent.next_task_key('subflow:' + flow_name)}"
+    seen = {flow_run_id}
+    while retry_of and retry_of not in seen:
+        seen.add(retry_of)
+        row = store.get_flow_run(retry_of)
+        flow_run_id, retry_of = row["id"], row.get("retry_of")
+        deployment_id, scheduled_time = row.get("deployment_id"), row.get("expected_start")
+    if deployment_id and scheduled_time is not None:
+        slot = scheduled_time if scheduled_time.tzinfo else scheduled_time.replace(tzinfo=UTC)
+        return f"deployment:{deployment_id}@{slot.astimezone(UTC).isoformat()}"
+    return f"run:{flow_run_id}"
 
 
 flow_run_var: ContextVar[FlowRunContext | None] = ContextVar("headrace_flow_run", default=None)

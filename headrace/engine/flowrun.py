@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from headrace.engine import results
-from headrace.engine.context import FlowRunContext, flow_run_var
+from headrace.engine.context import FlowRunContext, flow_run_var, work_identity
 from headrace.engine.futures import TaskFuture
 from headrace.engine.hashing import to_json
 from headrace.engine.logs import install_capture
@@ -109,6 +109,9 @@ class FlowRun:
         self.state = State("Running", None, at)
         self.store.writer.active_flow_runs.add(self.id)
         self.store.writer.cancel_events[self.id] = self.ctx.cancel_event
+        self.ctx.work_id = work_identity(
+            self.store, self.id, retry_of=self.retry_of, deployment_id=self.ctx.deployment_id,
+            scheduled_time=self.ctx.scheduled_time, parent=self.parent, flow_name=self.flow.name)
         if self.retry_of:
             self._load_reusable(self.retry_of)
 

@@ -6,33 +6,29 @@ the flow's process; a runner decides where the task's body is called.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures as cf
-import inspect
-import logging
+import math
 import multiprocessing as mp
 import os
+import pickle
 import threading
-import traceback
+import time
 from collections.abc import Callable
 from contextvars import copy_context
 from typing import Any
 
-from headrace.errors import RemoteTaskError, TaskTimeout
+from headrace.engine.context import current_task_run
+from headrace.engine.snapshot import (
+    RemoteOutcome,
+    RemoteTaskError,
+    apply_outcome,
+    run_sync,
+    run_with_snapshot,
+    take_snapshot,
+)
+from headrace.errors import TaskRunError, TaskTimeout
 
 _CTX = mp.get_context("spawn")
-
-
-def run_sync(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Call ``fn``; an ``async def`` body runs to completion on an event loop of this thread."""
-    value = fn(*args, **kwargs)
-    if inspect.isawaitable(value):
-        return asyncio.run(_await(value))
-    return value
-
-
-async def _await(awaitable: Any) -> Any:
-    return await awaitable
 
 
 class TaskRunner:
@@ -73,6 +69,9 @@ class TaskRunner:
         thread.start()
         thread.join(timeout)
         if thread.is_alive():
+            attempt = current_task_run()
+            if attempt is not None:
+                attempt.fence.abandon()  # whatever the thread does from now on, it never loads
             raise TaskTimeout(f"task body ran past its timeout of {timeout:g} s")
         if "error" in box:
             raise box["error"]
@@ -96,38 +95,6 @@ class SequentialTaskRunner(TaskRunner):
 
     def duplicate(self) -> TaskRunner:
         return SequentialTaskRunner()
-
-
-def _child_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, Any, list[Any]]:
-    """Runs in the child process: call the body, collect its log lines, return plain data."""
-    lines: list[Any] = []
-
-    class _Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append((record.created, record.levelno, record.name, record.getMessage()))
-
-    root = logging.getLogger()
-    handler = _Collect(logging.DEBUG)
-    root.addHandler(handler)
-    if root.level == logging.WARNING:
-        root.setLevel(logging.INFO)
-    try:
-        return True, run_sync(fn, args, kwargs), lines
-    except BaseException as exc:
-        detail = "".join(traceback.format_exception(exc))
-        return False, (type(exc).__module__, type(exc).__name__, str(exc), detail, _picklable(exc)), lines
-    finally:
-        root.removeHandler(handler)
-
-
-def _picklable(exc: BaseException) -> BaseException | None:
-    import pickle
-
-    try:
-        pickle.loads(pickle.dumps(exc))
-        return exc
-    except Exception:
-        return None
 
 
 class _FunctionRef:
@@ -161,79 +128,167 @@ class _FunctionRef:
         return getattr(obj, "fn", obj)  # a Task -> its function
 
 
-def _child_main(conn: Any, ref: _FunctionRef, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    conn.send(_child_call(ref.resolve(), args, kwargs))
-    conn.close()
+def _worker_main(conn: Any) -> None:
+    """A task process: run bodies one after another until told to stop (``None``)."""
+    runner = TaskRunner()
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        ref, args, kwargs, snapshot = job
+        try:
+            fn = ref.resolve()  # imports the task's module: not part of the body's time
+        except BaseException as exc:  # the function itself could not be found
+            conn.send(RemoteOutcome(ok=False, error_text=f"{type(exc).__name__}: {exc}"))
+            continue
+        conn.send(_STARTED)
+        outcome = run_with_snapshot(fn, args, kwargs, snapshot, runner)
+        try:
+            conn.send(outcome)
+        except Exception as exc:  # the value (or error) does not pickle
+            conn.send(RemoteOutcome(ok=False, calls=outcome.calls, log_lines=outcome.log_lines,
+                                    rows_loaded=outcome.rows_loaded,
+                                    error_text=f"the task's result cannot be sent back from its "
+                                               f"process: {exc}"))
+
+
+_STARTED = "started"
+STARTUP_LIMIT = 120.0  # seconds for a fresh process to import the task's module
+
+
+class _Process:
+    """One task process and the pipe to it."""
+
+    def __init__(self) -> None:
+        self.conn, child = _CTX.Pipe(duplex=True)
+        self.proc = _CTX.Process(target=_worker_main, args=(child,), daemon=True,
+                                 name="headrace-task-process")
+        self.proc.start()
+        child.close()
+
+    def stop(self, kill: bool) -> None:
+        if not kill and self.proc.is_alive():
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+            self.proc.join(2)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(5)
+            if self.proc.is_alive():
+                self.proc.kill()
+        self.proc.join()
+        self.conn.close()
 
 
 class ProcessPoolTaskRunner(TaskRunner):
-    """Runs task bodies in separate processes; a timed-out or cancelled body is terminated.
+    """Runs task bodies in up to ``max_workers`` processes, reused from task to task.
 
-    Task functions and their arguments must be picklable (module-level functions).
+    The body runs with a snapshot of its run context, and what it records comes back to
+    the flow's process (see ``headrace.engine.snapshot``). A timed-out or cancelled body is
+    terminated with its process, and a fresh process takes its place. Task functions and
+    their arguments must be picklable (module-level functions).
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
         super().__init__(max_workers or os.cpu_count() or 2)
-        self._procs: cf.ProcessPoolExecutor | None = None
-        self._dedicated: set[Any] = set()
+        self._slots = threading.BoundedSemaphore(self.max_workers or 2)
+        self._idle: list[_Process] = []
+        self._busy: set[_Process] = set()
+        self._plock = threading.Lock()
+        self._closed = False
 
     def duplicate(self) -> TaskRunner:
         return ProcessPoolTaskRunner(self.max_workers)
 
     def call(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
              timeout: float | None, cancel: threading.Event) -> Any:
-        ok, payload, lines = self._run_dedicated(fn, args, kwargs, timeout, cancel)
-        _replay_logs(lines)
-        if ok:
-            return payload
-        module, name, message, detail, original = payload
-        if original is not None:
-            raise original
-        raise RemoteTaskError(f"{name}: {message}\n{detail}")
+        with self._slots:
+            proc = self._take()
+            healthy = False
+            try:
+                try:
+                    proc.conn.send((_FunctionRef(fn), args, kwargs, take_snapshot()))
+                except (TypeError, AttributeError, ValueError, pickle.PicklingError) as exc:
+                    healthy = proc.proc.is_alive()
+                    raise TaskRunError(f"the arguments of {getattr(fn, '__name__', fn)!r} cannot "
+                                       f"be sent to a task process: {exc}") from None
+                outcome = self._wait(proc, timeout, cancel)
+                healthy = True
+            finally:
+                self._give_back(proc, healthy)
+        return apply_outcome(outcome)
 
-    def _run_dedicated(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-                       timeout: float | None, cancel: threading.Event) -> tuple[bool, Any, list[Any]]:
-        parent, child = _CTX.Pipe(duplex=False)
-        proc = _CTX.Process(target=_child_main, args=(child, _FunctionRef(fn), args, kwargs), daemon=True)
-        proc.start()
-        child.close()
-        self._dedicated.add(proc)
-        try:
-            waited = 0.0
-            while True:
-                step = 0.05 if timeout is None else min(0.05, max(0.0, timeout - waited))
-                if parent.poll(step):
-                    return parent.recv()  # type: ignore[no-any-return]
-                waited += step
-                if cancel.is_set():
-                    raise _Terminated("cancelled")
-                if timeout is not None and waited >= timeout:
-                    raise TaskTimeout(f"task body ran past its timeout of {timeout:g} s; its process was terminated")
-                if not proc.is_alive() and not parent.poll():
-                    raise RemoteTaskError(f"the task process died with exit code {proc.exitcode}")
-        finally:
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(5)
-                if proc.is_alive():
-                    proc.kill()
-            proc.join()
-            parent.close()
-            self._dedicated.discard(proc)
+    def _take(self) -> _Process:
+        with self._plock:
+            proc = self._idle.pop() if self._idle else None
+        if proc is None or not proc.proc.is_alive():
+            if proc is not None:
+                proc.stop(kill=True)
+            proc = _Process()
+        with self._plock:
+            self._busy.add(proc)
+        return proc
+
+    def _give_back(self, proc: _Process, healthy: bool) -> None:
+        with self._plock:
+            self._busy.discard(proc)
+            keep = healthy and not self._closed
+            if keep:
+                self._idle.append(proc)
+        if not keep:
+            proc.stop(kill=True)
+            with self._plock:
+                if not self._closed:
+                    self._idle.append(_Process())  # the replacement starts now, not at next use
+
+    @staticmethod
+    def _wait(proc: _Process, timeout: float | None, cancel: threading.Event) -> RemoteOutcome:
+        """The body's outcome; its timeout counts from the moment the body starts."""
+        started = False
+        deadline = time.monotonic() + STARTUP_LIMIT
+        while True:
+            if proc.conn.poll(0.05):
+                try:
+                    message = proc.conn.recv()
+                except (EOFError, OSError):
+                    message = None  # the process died while sending
+                if message == _STARTED:
+                    started = True
+                    deadline = time.monotonic() + (timeout if timeout is not None else math.inf)
+                    continue
+                if message is not None:
+                    return message  # type: ignore[no-any-return]
+            if cancel.is_set():
+                raise _Terminated("cancelled")
+            if time.monotonic() >= deadline:
+                if started:
+                    raise TaskTimeout(f"task body ran past its timeout of {timeout:g} s; its "
+                                      "process was terminated")
+                raise RemoteTaskError(f"the task process did not start the body within "
+                                      f"{STARTUP_LIMIT:g} s")
+            if not proc.proc.is_alive() and not proc.conn.poll():
+                raise RemoteTaskError(f"the task process died with exit code {proc.proc.exitcode}")
 
     def shutdown(self, cancel: bool = False) -> None:
         super().shutdown(cancel)
-        for proc in list(self._dedicated):
-            if cancel and proc.is_alive():
-                proc.terminate()
+        with self._plock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            busy = list(self._busy) if cancel else []
+        for proc in idle:
+            proc.stop(kill=False)
+        for proc in busy:
+            proc.proc.terminate()
 
 
 class _Terminated(Exception):
     pass
 
 
-def _replay_logs(lines: list[Any]) -> None:
-    for created, level, name, message in lines:
-        record = logging.LogRecord(name, level, "", 0, message, None, None)
-        record.created = created
-        logging.getLogger(name).handle(record)
+__all__ = ["ConcurrentTaskRunner", "ProcessPoolTaskRunner", "RemoteTaskError", "SequentialTaskRunner",
+           "TaskRunner", "ThreadPoolTaskRunner", "run_sync"]

@@ -12,10 +12,17 @@ import time
 import traceback
 import uuid
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from headrace.engine import results
-from headrace.engine.context import FlowRunContext, TaskRunContext, flow_run_var, task_run_var
+from headrace.engine.context import (
+    AttemptFence,
+    FlowRunContext,
+    TaskRunContext,
+    flow_run_var,
+    task_run_var,
+)
 from headrace.engine.futures import TaskFuture, unmapped
 from headrace.engine.retries import with_jitter
 from headrace.engine.runners import TaskRunner, _Terminated
@@ -124,7 +131,8 @@ class TaskRun:
         except UpstreamFailed as exc:
             return self._finish_failed("Failed", exc, hooks=False)
         ctx = TaskRunContext(self.id, task.name, self.key, self.row["flow_run_id"], self.parameters,
-                             self.store, tags=task.tags, task=task)
+                             self.store, tags=task.tags, task=task,
+                             work_id=self.flow.work_id if self.flow else None)
         reused = self._reuse()
         if reused is not None:
             return reused
@@ -147,10 +155,10 @@ class TaskRun:
         for attempt in range(1, task.retries + 2):
             self._check_cancel()
             self.row["attempts"] = attempt
-            ctx.attempt = attempt
             self.set_state("Running" if attempt == 1 else "Retrying",
                            None if attempt == 1 else f"attempt {attempt} of {task.retries + 1}")
-            token = task_run_var.set(ctx)
+            # Each attempt its own context: a late thread of an abandoned attempt keeps its own.
+            token = task_run_var.set(replace(ctx, attempt=attempt, fence=AttemptFence()))
             try:
                 value = self._call(runner, cancel)
             except _Terminated:

@@ -146,6 +146,53 @@ def sql_type(field: pa.Field, what: str) -> str:
     return names[family]
 
 
+def create_table_sql(data: pa.Table, spec: Any, primary_key: bool = False) -> str:
+    """``CREATE TABLE`` for the frame's columns (PostgreSQL/DuckDB types), quoted identifiers."""
+    from headrace.io._target import compose, quote
+
+    what = f"table {spec.name}"
+    cols = [f"{quote(f.name)} {sql_type(f, what)}" for f in data.schema]
+    if primary_key:
+        cols.append(f"PRIMARY KEY ({', '.join(quote(k) for k in spec.keys)})")
+    return compose("CREATE TABLE {table} ({columns})", table=spec.qualified,
+                   columns=", ".join(cols))
+
+
+def add_column_sql(data: pa.Table, columns: dict[str, str], spec: Any) -> list[tuple[pa.Field, str]]:
+    """``ALTER TABLE ... ADD COLUMN`` for each frame column the table lacks (checked first)."""
+    from headrace.io._target import compose, quote
+
+    what = f"table {spec.name}"
+    return [(f, compose("ALTER TABLE {table} ADD COLUMN {column} {type}", table=spec.qualified,
+                        column=quote(f.name), type=sql_type(f, what)))
+            for f in new_columns(data, columns, what)]
+
+
+# Where a binary float column's exact integers end: 2**24 (4 bytes), 2**53 (8 bytes).
+_FLOAT32 = {"postgresql": ("real", "float4"), "duckdb": ("float", "real", "float4")}
+
+
+def check_exact(data: pa.Table, columns: dict[str, str], dialect: str, what: str) -> None:
+    """Refuse integers that a float column of the table cannot hold exactly, naming the column.
+
+    A DOUBLE holds every integer up to 2**53 and a REAL/FLOAT4 up to 2**24; beyond that the
+    database would store a neighbour of the value without a word (PostgreSQL refuses it too).
+    """
+    for field in data.schema:
+        col_type = columns.get(field.name)
+        if col_type is None or not pa.types.is_integer(field.type) or sql_family(col_type) != "float":
+            continue
+        small = col_type.strip().lower() in _FLOAT32.get(dialect, ())
+        limit = 2 ** 24 if small else 2 ** 53
+        low, high = (v.as_py() for v in pc.min_max(data.column(field.name)).values())
+        if low is None or (-limit <= low and high <= limit):
+            continue
+        value = high if high > limit else low
+        raise SchemaMismatch(f"{what}: column {field.name!r} is {col_type} in the table, which "
+                             f"cannot hold the integer {value} exactly (beyond 2**"
+                             f"{24 if small else 53}); store it in a bigint or numeric column")
+
+
 def check_keys(table: pa.Table, keys: list[str], what: str) -> None:
     """Refuse key columns that are missing, null or duplicated within one frame."""
     missing = [k for k in keys if k not in table.column_names]

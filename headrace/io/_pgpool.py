@@ -19,6 +19,7 @@ from typing import Any
 log = logging.getLogger("headrace.io")
 
 MAX_IDLE = 4
+MAX_IDLE_TOTAL = 8  # across every URL: a process that talks to many databases holds few
 _idle: dict[str, list[Any]] = {}
 _lock = threading.Lock()
 _owner = os.getpid()
@@ -74,12 +75,20 @@ def _take(url: str) -> Any:
 
 
 def _give(url: str, conn: Any) -> None:
+    evicted = None
     with _lock:
         idle = _idle.setdefault(url, [])
         if _owner == os.getpid() and len(idle) < MAX_IDLE:
-            idle.append(conn)
-            return
-    close(conn)
+            if sum(len(v) for v in _idle.values()) >= MAX_IDLE_TOTAL:
+                oldest = next(u for u, v in _idle.items() if v)  # the URL pooled longest ago
+                evicted = _idle[oldest].pop(0)
+                if not _idle[oldest]:
+                    del _idle[oldest]
+            _idle.setdefault(url, []).append(conn)
+            conn = None
+    for extra in (evicted, conn):
+        if extra is not None:
+            close(extra)
 
 
 @atexit.register

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import threading
-from collections import OrderedDict
-from dataclasses import dataclass
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from headrace.engine.context import current_task_run, record_dataset
-from headrace.errors import DataIOError
+from headrace.errors import ConfigError, DataIOError
 from headrace.secrets import redact_url
 
 log = logging.getLogger("headrace.io")
-
-LEDGER_TABLE = "headrace_load_ledger"
-
 
 @dataclass(frozen=True)
 class Target:
@@ -31,23 +29,42 @@ class Target:
     display: str
     engine: Any = None
     conn: Any = None
+    connect_timeout: float = 10.0
 
     @property
     def dialect(self) -> str:
         return self.kind if self.kind != "generic" else self.url.split(":", 1)[0].split("+")[0]
 
 
-def resolve(con: Any) -> Target:
+def resolve(con: Any, connect_timeout: float | None = None) -> Target:
     """Name the backend for ``con``: a URL string, a SQLAlchemy engine or a DuckDB connection."""
+    timeout = connect_timeout_seconds(connect_timeout)
     if isinstance(con, str):
-        return _from_url(con, engine=None)
+        return replace(_from_url(con, engine=None), connect_timeout=timeout)
     if type(con).__module__.startswith("duckdb"):
         return Target("duckdb", "duckdb://", "duckdb://<connection>", conn=con)
     url = getattr(con, "url", None)
     if url is not None and hasattr(con, "connect"):
-        return _from_url(url.render_as_string(hide_password=False), engine=con)
+        target = _from_url(url.render_as_string(hide_password=False), engine=con)
+        return replace(target, connect_timeout=timeout)
     raise DataIOError(f"con must be a database URL, a SQLAlchemy engine or a DuckDB "
                       f"connection, not {type(con).__name__}")
+
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
+
+def connect_timeout_seconds(given: float | None) -> float:
+    """``given``, else ``HEADRACE_CONNECT_TIMEOUT``, else 10 seconds."""
+    if given is None:
+        raw = os.environ.get("HEADRACE_CONNECT_TIMEOUT", "").strip()
+        try:
+            given = float(raw) if raw else DEFAULT_CONNECT_TIMEOUT
+        except ValueError:
+            raise ConfigError(f"HEADRACE_CONNECT_TIMEOUT={raw!r} is not a number of seconds") from None
+    if given <= 0:
+        raise ConfigError(f"connect_timeout must be a positive number of seconds, not {given!r}")
+    return float(given)
 
 
 def _from_url(url: str, engine: Any) -> Target:
@@ -72,39 +89,31 @@ def quote(name: str) -> str:
 
 
 def qualified(table: str, schema: str | None) -> str:
+    """``"schema"."table"`` (or ``"table"``), quoted."""
     return f"{quote(schema)}.{quote(table)}" if schema else quote(table)
 
 
-# Per task attempt: how many loads it has made, so the n-th load keeps its key on a retry.
-_ORDINALS: OrderedDict[tuple[str, int], int] = OrderedDict()
-_ORDINALS_LOCK = threading.Lock()
+def compose(template: str, **identifiers: str) -> str:
+    """SQL text from a constant ``template`` and already-quoted identifiers (never values).
 
-
-def load_key(explicit: str | None, table: str, schema: str | None) -> str | None:
-    """The exactly-once key of this load: ``explicit``, else derived from the task run, else None.
-
-    Inside a task: flow run, task key (stable across retries), a hash of the task's parameters,
-    the table, and the load's ordinal within the attempt.
+    >>> compose("DELETE FROM {table}", table=quote("fact sales"))
+    'DELETE FROM "fact sales"'
     """
-    if explicit is not None:
-        return explicit
-    ctx = current_task_run()
-    if ctx is None:
-        return None
-    from headrace.engine.hashing import stable_hash
+    return template.format(**identifiers)
 
-    with _ORDINALS_LOCK:
-        slot = (ctx.task_run_id, ctx.attempt)
-        n = _ORDINALS.get(slot, 0)
-        _ORDINALS[slot] = n + 1
-        while len(_ORDINALS) > 10_000:
-            _ORDINALS.popitem(last=False)
-    try:
-        params = stable_hash(ctx.parameters)[:16]
-    except Exception:  # unhashable parameters: the task key alone still names the load
-        params = "-"
-    run = ctx.flow_run_id or ctx.task_run_id
-    return f"{run}/{ctx.task_key}/{params}/{schema or ''}.{table}#{n}"
+
+def load_key(explicit: str | None, table: str, schema: str | None) -> tuple[str | None, Any]:
+    """The exactly-once key of this load and the fence of the attempt making it.
+
+    ``explicit`` wins. Inside a task: the work (see ``headrace.engine.context.work_identity``),
+    the task key (stable across retries), a hash of the task's parameters, the table, and the
+    load's ordinal within the attempt. Outside a task: no key.
+    """
+    ctx = current_task_run()
+    fence = ctx.fence if ctx is not None else None
+    if explicit is not None or ctx is None:
+        return explicit, fence
+    return f"{ctx.load_prefix()}/{schema or ''}.{table}#{ctx.fence.next_ordinal()}", fence
 
 
 def record(direction: str, target: Target, name: str, rows: int, bytes_: int | None) -> None:
@@ -125,6 +134,7 @@ class WriteSpec:
     keys: tuple[str, ...] = ()
     partition_by: tuple[str, ...] = ()
     load_key: str | None = None
+    fence: Any = field(default=None, compare=False)
 
     @property
     def name(self) -> str:
@@ -134,3 +144,21 @@ class WriteSpec:
     @property
     def qualified(self) -> str:
         return qualified(self.table, self.schema)
+
+    @contextlib.contextmanager
+    def committing(self) -> Iterator[None]:
+        """Around the COMMIT: refuses it when the task attempt making the load was abandoned."""
+        if self.fence is None:
+            yield
+            return
+        with self.fence.guard(f"load into table {self.name}"):
+            yield
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A load's outcome: ``rows`` of the load (its first count when it was done before) and
+    ``landed``, the rows this call wrote (0 when the ledger skipped it)."""
+
+    rows: int
+    landed: int

@@ -1,21 +1,22 @@
 """Parsing NDJSON and CSV without losing a line: good rows to Arrow, bad lines to quarantine.
 
-NDJSON, fast path (``parse_ndjson_file``): DuckDB's strict ``read_json`` - it refuses unknown
-keys and values that do not fit, so it never drops data silently. When it refuses, ``_aligned``
+Every value obeys the record contract (``headrace.io.contract``). NDJSON, fast path
+(``parse_ndjson_file``): DuckDB's ``read_json`` - it refuses unknown keys and malformed lines;
+as it casts values beyond its type-detection sample silently, ``_verify`` reads the fields once
+more as JSON text and checks each value's kind, else the exact path decides. When it refuses, ``_aligned``
 parses the file once more with ``ignore_errors`` (a bad line becomes a row of NULLs) while a
 vectorised pass over the lines lists the bad ones; it gives up whenever ``ignore_errors`` might
 have thrown a value away. Then the bad lines are blanked in a copy, which strict ``read_json``
-reads. If that still fails (values of conflicting types), the exact path (``parse_ndjson``)
-takes over: Arrow splits the lines, DuckDB classifies them, Arrow's reader parses the good
-ones, and Python settles type conflicts line by line. Either way ``read == returned +
-quarantined``.
+reads. If that still fails (values of conflicting types, invalid UTF-8), the exact path
+(``parse_ndjson``) applies the contract line by line in Python. Either way ``read == returned
++ quarantined``.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import logging
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from headrace.errors import DataFileError
+from headrace.io import contract
+from headrace.io._target import compose, quote
 
 log = logging.getLogger("headrace.io")
 
@@ -79,12 +82,82 @@ def parse_ndjson_file(local_path: str, name: str) -> Parsed:
         con.close()
 
 
+# Strings stay strings: a format no value matches keeps DuckDB from reading them as dates.
+_READ = ("read_json($1, format='newline_delimited', records=true, dateformat='%d~%m~%Y', "
+         "timestampformat='%d~%m~%Y %H'{more})")
+
+
+def parse_ndjson_bytes(data: bytes, name: str) -> Parsed:
+    """``parse_ndjson_file`` for bytes in memory (a decompressed file, say)."""
+    shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    with tempfile.NamedTemporaryFile(suffix=".ndjson", dir=shm) as tmp:
+        tmp.write(data)
+        tmp.flush()
+        return parse_ndjson_file(tmp.name, name)
+
+
 def _strict_json(con: Any, path: str) -> pa.Table:
-    rel = con.sql("SELECT * FROM read_json($1, format='newline_delimited')", params=[path])
-    if any("JSON" in str(t) for t in rel.types):
+    rel = con.sql("SELECT * FROM " + _READ.format(more=""), params=[path])
+    if any("JSON" in str(t) for t in rel.types) or not rel.types:
         # DuckDB keeps a field of mixed types as raw JSON text; we quarantine the odd lines.
         raise _Misread(path)
-    return rel.to_arrow_table()
+    table = _as_int64(rel.to_arrow_table(), rel.types)
+    if table.num_rows and pc.any(_all_null(table)).as_py():
+        raise _Misread(path)  # a bare null line reads as a row of NULLs: the exact path tells
+    _verify(con, path, rel.types, table, ignore_errors=False)
+    return table
+
+
+def _as_int64(table: pa.Table, types: list[Any]) -> pa.Table:
+    """DuckDB's wider integer types (a field with both 0 and -1 can read as HUGEINT) as int64;
+    ``_Misread`` if a value does not fit (the exact path quarantines it)."""
+    for i, typ in enumerate(types):
+        if str(typ) in ("HUGEINT", "UBIGINT", "UHUGEINT"):
+            try:
+                table = table.set_column(i, table.field(i).name, table.column(i).cast(pa.int64()))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise _Misread(f"field {table.field(i).name}") from None
+    return table
+
+
+def _all_null(table: pa.Table) -> Any:
+    """Per row: is every value NULL."""
+    empty = pc.is_null(table.column(0))
+    for col in table.columns[1:]:
+        empty = pc.and_(empty, pc.is_null(col))
+    return empty
+
+
+_KINDS = {"BIGINT": "integer", "UBIGINT": "integer", "INTEGER": "integer", "HUGEINT": "integer",
+          "DOUBLE": "float", "VARCHAR": "string", "BOOLEAN": "boolean"}
+
+
+def _verify(con: Any, path: str, types: list[Any], table: pa.Table, ignore_errors: bool) -> None:
+    """``_Misread`` unless every value kept its JSON kind (see ``headrace.io.contract``).
+
+    DuckDB types a field from a sample of the lines and casts the rest: a later "42" or
+    true becomes an integer, 19.99 in an integer column becomes 20. So the file is read once
+    more with each field as JSON text, and the kinds are counted; and a float column must not
+    hold an integer that a float64 rounded (beyond 2**53) or an infinity.
+    """
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_floating(col.type) and col.length() > col.null_count:
+            top = pc.max(pc.abs(col)).as_py()
+            if top is None or not math.isfinite(top) or top >= contract.EXACT_FLOAT_INT:
+                raise _Misread(f"{path}: field {name}")
+    checks = []
+    for name, typ in zip(table.column_names, types, strict=True):
+        pred = contract.sql_violation(quote(name), _KINDS.get(str(typ), "nested"))
+        if pred is not None:
+            checks.append(f"count(*) FILTER (WHERE {pred})")
+    if not checks:
+        return
+    more = ", ignore_errors=true" if ignore_errors else ""
+    columns = {name: "JSON" for name in table.column_names}
+    sql = compose("SELECT {checks} FROM {source}", checks=" + ".join(checks),
+                  source=_READ.format(more=more + ", columns=$2"))
+    if con.sql(sql, params=[path, columns]).fetchall()[0][0]:
+        raise _Misread(path)  # some value would have been cast: the exact path settles it
 
 
 def _aligned(con: Any, path: str) -> Parsed:
@@ -97,22 +170,20 @@ def _aligned(con: Any, path: str) -> Parsed:
     are columns, or a NULL anywhere in the good rows, sends the file to the strict paths.
     A blank line does too (its position is unknown here).
     """
-    rel = con.sql("SELECT * FROM read_json($1, format='newline_delimited', ignore_errors=true)",
-                  params=[path])
-    if any("JSON" in str(t) for t in rel.types):
+    rel = con.sql("SELECT * FROM " + _READ.format(more=", ignore_errors=true"), params=[path])
+    if any("JSON" in str(t) for t in rel.types) or not rel.types:
         raise _Misread(path)
     # Both passes keep every core busy: running them side by side measured no faster.
-    table = rel.to_arrow_table()
+    table = _as_int64(rel.to_arrow_table(), rel.types)
     odd = _odd_lines(con, path, table.num_columns)
-    empty = pc.is_null(table.column(0))
-    for col in table.columns[1:]:
-        empty = pc.and_(empty, pc.is_null(col))
+    empty = _all_null(table)
     at = pc.indices_nonzero(empty).to_pylist()
     if len(at) != len(odd):
         raise _Misread(path)  # a good line that read as NULLs
     good = table.filter(pc.invert(empty))
     if any(col.null_count for col in good.columns):
         raise _Misread(path)  # a NULL may be a value ignore_errors threw away
+    _verify(con, path, rel.types, good, ignore_errors=True)
     return Parsed(good, [(i + 1, line, reason) for i, (line, reason) in zip(at, odd, strict=True)])
 
 
@@ -122,9 +193,10 @@ def _odd_lines(con: Any, path: str, columns: int) -> list[tuple[str, str]]:
 
     The reason comes from DuckDB (json.loads on each bad line would cost as much as the rest).
     """
-    rows = con.sql(f"SELECT line, {_IS_OBJECT}, {_REASON} FROM {_LINES} WHERE CASE "
-                   f"WHEN {_IS_OBJECT} THEN len(json_keys(line)) > {columns} ELSE true END",
-                   params=[path]).fetchall()
+    sql = compose("SELECT line, {ok}, {reason} FROM {lines} WHERE CASE WHEN {ok} "
+                  "THEN len(json_keys(line)) > $2 ELSE true END", ok=_IS_OBJECT, reason=_REASON,
+                  lines=_LINES)
+    rows = con.sql(sql, params=[path, columns]).fetchall()
     if any(ok or not (line or "").strip(" \t\r") for line, ok, _ in rows):
         raise _Misread(path)
     return [(line, reason) for line, _, reason in rows]
@@ -136,7 +208,8 @@ _REASON = ("CASE WHEN NOT coalesce(json_valid(line), false) THEN 'invalid JSON: 
 
 def _blank_and_read(con: Any, data: bytes, path: str) -> Parsed:
     # File order is kept (DuckDB preserves insertion order); _line_start checks it anyway.
-    rows = con.sql(f"SELECT line FROM {_LINES} WHERE NOT {_IS_OBJECT}", params=[path]).fetchall()
+    sql = compose("SELECT line FROM {lines} WHERE NOT {ok}", lines=_LINES, ok=_IS_OBJECT)
+    rows = con.sql(sql, params=[path]).fetchall()
     cleaned = bytearray(data)
     bad: list[tuple[int, str, str]] = []
     search = counted = blanks = 0
@@ -149,7 +222,7 @@ def _blank_and_read(con: Any, data: bytes, path: str) -> Parsed:
         at = _line_start(data, raw, search)
         lineno += data.count(b"\n", counted, at)
         cleaned[at:at + len(raw)] = b" " * len(raw)  # a blank line is skipped by read_json
-        bad.append((lineno, line, _json_reason(line)))
+        bad.append((lineno, line, _line_reason(line)))
         search = counted = at
         search += len(raw)
     total = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
@@ -162,6 +235,14 @@ def _blank_and_read(con: Any, data: bytes, path: str) -> Parsed:
     if table.num_rows + len(bad) + blanks != total:
         raise _Misread(path)
     return Parsed(table, bad)
+
+
+def _line_reason(line: str) -> str:
+    try:
+        contract.parse_line(line)
+    except contract.RecordError as exc:
+        return str(exc)
+    return "not one JSON object"
 
 
 def _line_start(data: bytes, raw: bytes, pos: int) -> int:
@@ -177,91 +258,74 @@ def _line_start(data: bytes, raw: bytes, pos: int) -> int:
 
 
 def parse_ndjson(data: bytes, name: str) -> Parsed:
-    """The exact path: Arrow and DuckDB over the lines in memory, Python for type conflicts."""
-    import pyarrow.json as pj
-
+    """The exact path: every line through the record contract (``headrace.io.contract``)."""
+    numbered = []
+    for i, raw in enumerate(data.split(b"\n")):
+        raw = raw.rstrip(b"\r")
+        if raw.strip(b" \t"):
+            numbered.append((i + 1, raw))
     try:
-        return Parsed(pj.read_json(io.BytesIO(data)))
-    except pa.ArrowInvalid:
-        pass  # some line is bad: find which, without parsing the good ones in Python
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = data.decode("utf-8", errors="replace")  # undecodable lines fail json_valid below
-    lines = pc.split_pattern(pa.array([text], pa.large_string()), "\n").flatten()
-    ok, blank = _classify(lines)
-    good = lines.filter(ok)
-    bad_idx = pc.indices_nonzero(pc.invert(pc.or_(ok, blank))).to_pylist()
-    bad = [(i + 1, lines[i].as_py(), _json_reason(lines[i].as_py())) for i in bad_idx]
-    as_list = pa.LargeListArray.from_arrays(pa.array([0, len(good)], pa.int64()), good)
-    joined = pc.binary_join(as_list, pa.scalar("\n", pa.large_string()))[0].as_buffer()
-    try:
-        return Parsed(pj.read_json(pa.BufferReader(joined)), bad)
-    except pa.ArrowInvalid:
-        # Well-formed lines whose values disagree in type: settle each line in Python.
-        good_idx = pc.indices_nonzero(ok).to_pylist()
-        return _typed_rows([(i + 1, lines[i].as_py()) for i in good_idx], bad, name)
-
-
-def _classify(lines: pa.Array) -> tuple[pa.Array, pa.Array]:
-    """Per line: is it one JSON object, is it blank. Vectorised in DuckDB."""
-    import duckdb
-
-    con = duckdb.connect()
-    try:
-        con.register("lines", pa.table({"line": lines}))
-        result = con.sql(
-            "SELECT CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END "
-            "AS ok, trim(line, E' \\t\\r') = '' AS blank FROM lines").to_arrow_table()
-    finally:
-        con.close()
-    return result.column("ok").combine_chunks(), result.column("blank").combine_chunks()
-
-
-def _json_reason(line: str) -> str:
-    try:
-        value = json.loads(line)
-    except ValueError as exc:
-        return f"invalid JSON: {exc}"
-    return f"not a JSON object but {type(value).__name__}"
-
-
-_KIND = {bool: "boolean", int: "number", float: "number", str: "string", dict: "object",
-         list: "array"}
-
-
-def _typed_rows(lines: list[tuple[int, str]], bad: list[tuple[int, str, str]],
-                name: str) -> Parsed:
-    """Keep the lines whose values match each field's most common type; quarantine the rest."""
-    rows = [(n, raw, json.loads(raw)) for n, raw in lines]
-    votes: dict[str, dict[str, int]] = {}
-    for _, _, rec in rows:
-        for key, value in rec.items():
-            if value is not None:
-                kind = _KIND.get(type(value), "other")
-                votes.setdefault(key, {}).setdefault(kind, 0)
-                votes[key][kind] += 1
-    want = {key: max(kinds, key=lambda k: kinds[k]) for key, kinds in votes.items()}
-    good = []
-    for n, raw, rec in rows:
-        wrong = [k for k, v in rec.items()
-                 if v is not None and _KIND.get(type(v), "other") != want[k]]
-        if wrong:
-            bad.append((n, raw, f"field {wrong[0]!r} is {_KIND.get(type(rec[wrong[0]]))}, "
-                                f"expected {want[wrong[0]]}"))
-        else:
-            good.append(rec)
-    bad.sort()
-    try:
-        # Every key of every kept line is a column (from_pylist would keep the first row's only).
-        names = list(dict.fromkeys(k for rec in good for k in rec))
-        return Parsed(pa.table({k: [rec.get(k) for rec in good] for k in names}), bad)
+        table, bad = contract.split(numbered)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise DataFileError(f"cannot read NDJSON file {name}: {exc}") from None
+    return Parsed(table, bad)
 
 
 def parse_csv(data: bytes, name: str) -> Parsed:
-    """CSV with a header; rows with the wrong number of fields are quarantined."""
+    """CSV with a header; rows with the wrong number of fields are quarantined, and so is a line
+    whose quote never closes (it would swallow the valid rows after it)."""
+    parsed = _parse_csv(data, name)
+    if not _spans_lines(parsed.table):
+        return parsed
+    broken = _unterminated_quotes(data.decode("utf-8", errors="replace"))
+    if not broken:
+        return parsed
+    lines = data.split(b"\n")
+    raw = {}
+    for i in broken:
+        raw[i], lines[i] = lines[i], b""  # a blank line is skipped; the numbering stays
+    parsed = _parse_csv(b"\n".join(lines), name)
+    parsed.bad.extend((i + 1, raw[i].decode("utf-8", errors="backslashreplace"),
+                       "unterminated quoted field: its quote does not close at the end of a "
+                       "field, so it would swallow the lines after it") for i in broken)
+    parsed.bad.sort()
+    return parsed
+
+
+def _spans_lines(table: pa.Table) -> bool:
+    """Whether a text value holds a line break (a quoted value that spans lines)."""
+    for col in table.columns:
+        if (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)) and \
+                pc.any(pc.match_substring(col, "\n")).as_py():
+            return True
+    return False
+
+
+def _unterminated_quotes(text: str) -> list[int]:
+    """The physical lines (0-based) where a record with a quote that never properly closes starts.
+
+    Python's csv reader in strict mode refuses such a record; parsing starts again on the next
+    line, so each valid row after it is read as itself.
+    """
+    import csv
+
+    lines = text.split("\n")
+    bad: list[int] = []
+    start = 1  # after the header
+    while start < len(lines):
+        reader = csv.reader(io.StringIO("\n".join(lines[start:])), strict=True)
+        record_start = start
+        try:
+            for _ in reader:
+                record_start = start + reader.line_num
+            return bad
+        except csv.Error:
+            bad.append(record_start)
+            start = record_start + 1
+    return bad
+
+
+def _parse_csv(data: bytes, name: str) -> Parsed:
     import pyarrow.csv as pcsv
 
     bad: list[tuple[int, str, str]] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import posixpath
 import tempfile
 import urllib.parse
@@ -27,7 +28,8 @@ from headrace.engine.context import current_task_run, record_dataset
 from headrace.errors import DataFileError, DataIOError
 from headrace.io import _frames
 from headrace.io import fs as fsmod
-from headrace.io._text import Parsed, parse_csv, parse_ndjson_file
+from headrace.io._compressed import cut_damage, gunzip, is_compressed, strip_suffix
+from headrace.io._text import Parsed, parse_csv, parse_ndjson_bytes, parse_ndjson_file
 
 log = logging.getLogger("headrace.io")
 
@@ -97,7 +99,7 @@ def read_files(pattern: str, format: str | None = None, *, as_: str = "pandas",
 
 
 def _guess(path: str) -> str:
-    suffix = posixpath.splitext(path)[1].lower()
+    suffix = posixpath.splitext(strip_suffix(path))[1].lower()
     if suffix not in _SUFFIXES:
         raise DataIOError(f"cannot tell the format of {path}; pass format='ndjson', 'csv', "
                           "'parquet' or 'json'")
@@ -110,15 +112,23 @@ def _kind(fs: Any) -> str:
 
 def _read_text(fs: Any, path: str, fmt: str) -> Parsed:
     name = fsmod.uri(fs, path)
-    if fmt == "ndjson":
+    if fmt == "ndjson" and not is_compressed(path):
         return _read_ndjson(fs, path, name)
     try:
         with fs.open(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
         raise DataFileError(f"no such file: {name}") from None
-    if fmt == "csv":
-        return parse_csv(data, name)
+    damaged = None
+    if is_compressed(path):
+        data, damaged = cut_damage(*gunzip(data, name))
+    if fmt in ("ndjson", "csv"):
+        parsed = parse_csv(data, name) if fmt == "csv" else parse_ndjson_bytes(data, name)
+        if damaged is not None:
+            parsed.bad.append(damaged)
+        return parsed
+    if damaged is not None:
+        raise DataFileError(damaged[2])
     try:
         records = json.loads(data)
     except ValueError as exc:
@@ -204,16 +214,21 @@ def write_parquet(df: Any, path: str, partition_by: Iterable[str] | str | None =
     table = _frames.to_arrow(df, f"Parquet {path}")
     _frames.check_columns(table, tuple(parts), "partition", f"Parquet {path}")
     fs, root = fsmod.filesystem(path)
+    written = table.num_rows
     if not parts:
         _write_one(fs, root, table)
     else:
+        written = 0
         for values, piece in _partitions(table, parts):
             folder = posixpath.join(root, *(_segment(c, v) for c, v in zip(parts, values,
                                                                              strict=True)))
             _replace_partition(fs, folder, piece.drop_columns(parts))
-    record_dataset("output", _kind(fs), fsmod.uri(fs, root), path, rows=table.num_rows,
+            written += piece.num_rows
+        if written != table.num_rows:  # every row has exactly one partition
+            raise DataIOError(f"Parquet {path}: wrote {written} of {table.num_rows} rows")
+    record_dataset("output", _kind(fs), fsmod.uri(fs, root), path, rows=written,
                    bytes_=table.nbytes)
-    return table.num_rows
+    return written
 
 
 def _write_one(fs: Any, path: str, table: pa.Table) -> None:
@@ -233,8 +248,11 @@ def _replace_partition(fs: Any, folder: str, table: pa.Table) -> None:
 
 
 def _segment(column: str, value: Any) -> str:
+    """``column=value`` as Hive writes it: null is ``__HIVE_DEFAULT_PARTITION__``, NaN ``NaN``."""
     if value is None:
         return f"{column}=__HIVE_DEFAULT_PARTITION__"
+    if isinstance(value, float) and math.isnan(value):
+        return f"{column}=NaN"
     return f"{column}={urllib.parse.quote(str(value), safe='')}"
 
 
@@ -244,7 +262,12 @@ def _partitions(table: pa.Table, parts: list[str]) -> Iterable[tuple[tuple[Any, 
         mask = None
         for col in parts:
             v = key[col]
-            m = pc.is_null(table[col]) if v is None else pc.equal(table[col], v)
+            if v is None:
+                m = pc.is_null(table[col])
+            elif isinstance(v, float) and math.isnan(v):  # NaN equals nothing, not even NaN
+                m = pc.fill_null(pc.is_nan(table[col]), False)
+            else:
+                m = pc.fill_null(pc.equal(table[col], v), False)
             mask = m if mask is None else pc.and_(mask, m)
         yield tuple(key[c] for c in parts), table.filter(mask)
 

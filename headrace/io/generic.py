@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import threading
 import uuid
 from typing import Any
 
@@ -10,8 +13,9 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from headrace.errors import ConnectionFailed, DataIOError
-from headrace.io._frames import arrow_family, new_columns
-from headrace.io._target import LEDGER_TABLE, Target, WriteSpec
+from headrace.io._frames import arrow_family, check_exact, new_columns
+from headrace.io._ledger import LEDGER_TABLE, Ledger
+from headrace.io._target import Loaded, Target, WriteSpec, compose
 from headrace.secrets import redact
 
 log = logging.getLogger("headrace.io")
@@ -21,6 +25,9 @@ def _engine(target: Target) -> tuple[sa.Engine, bool]:
     if target.engine is not None:
         return target.engine, False
     try:
+        if target.url.split(":", 1)[0].split("+")[0] == "sqlite":
+            # Wait for another process's load rather than fail with "database is locked".
+            return sa.create_engine(target.url, connect_args={"timeout": 60}), True
         return sa.create_engine(target.url), True
     except Exception as exc:
         raise ConnectionFailed(f"cannot use database URL {target.display}: "
@@ -52,12 +59,13 @@ def read(target: Target, query: str, params: dict[str, Any]) -> pa.Table:
     return pa.table({n: pa.array(list(c)) for n, c in zip(names, columns, strict=True)})
 
 
-def write(target: Target, data: pa.Table, spec: WriteSpec) -> int:
-    """Load ``data`` per ``spec`` in one transaction; the rows written."""
+def write(target: Target, data: pa.Table, spec: WriteSpec) -> Loaded:
+    """Load ``data`` per ``spec`` in one transaction; what landed."""
     engine, owned = _engine(target)
     try:
-        with engine.begin() as conn:
-            return _load(conn, data, spec)
+        with _writer_lock(engine):
+            with engine.connect() as conn:
+                return _transaction(conn, data, spec)
     except sa.exc.SQLAlchemyError as exc:
         raise _fail(exc, target, f"writing table {spec.name}") from None
     finally:
@@ -65,28 +73,69 @@ def write(target: Target, data: pa.Table, spec: WriteSpec) -> int:
             engine.dispose()
 
 
-def _load(conn: sa.Connection, data: pa.Table, spec: WriteSpec) -> int:
-    meta = sa.MetaData(schema=spec.schema)
-    ledger = sa.Table(LEDGER_TABLE, meta, sa.Column("load_key", sa.String(500), primary_key=True),
-                      sa.Column("table_name", sa.Text, nullable=False),
-                      sa.Column("mode", sa.Text, nullable=False),
-                      sa.Column("rows", sa.BigInteger, nullable=False),
-                      sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False,
-                                server_default=sa.func.current_timestamp()))
-    if spec.load_key:
-        ledger.create(conn, checkfirst=True)
-        prior = conn.execute(sa.select(ledger.c.rows)
-                             .where(ledger.c.load_key == spec.load_key)).scalar()
-        if prior is not None:
-            log.info("load %s into %s already done (%s rows); skipping", spec.load_key,
-                     spec.name, prior)
-            return int(prior)
-    table = _prepare_table(conn, data, spec, meta)
-    _apply_mode(conn, table, data, spec)
-    if spec.load_key:
-        conn.execute(ledger.insert().values(load_key=spec.load_key, table_name=spec.name,
-                                            mode=spec.mode, rows=data.num_rows))
-    return data.num_rows
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _writer_lock(engine: sa.Engine) -> Any:
+    """SQLite has one writer per file: loads of this process take turns instead of failing
+    with "database is locked" (other processes wait on ``BEGIN IMMEDIATE``)."""
+    database = engine.url.database or ""
+    if engine.dialect.name != "sqlite" or database in ("", ":memory:"):
+        return contextlib.nullcontext()
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(os.path.realpath(database), threading.Lock())
+
+
+def _transaction(conn: sa.Connection, data: pa.Table, spec: WriteSpec) -> Loaded:
+    if conn.dialect.name == "sqlite":
+        # The write lock first: the table check, its creation and the load are then one unit.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    try:
+        if spec.load_key:
+            prior = _claim(conn, spec, data.num_rows)
+            if prior is not None:
+                conn.rollback()
+                log.info("load %s into %s was done before (%s rows); skipped", spec.load_key,
+                         spec.name, prior)
+                return Loaded(prior, 0)
+        table = _prepare_table(conn, data, spec, sa.MetaData(schema=spec.schema))
+        _apply_mode(conn, table, data, spec)
+        with spec.committing():
+            conn.commit()
+        return Loaded(data.num_rows, data.num_rows)
+    except BaseException:
+        conn.rollback()
+        raise
+
+
+def _claim(conn: sa.Connection, spec: WriteSpec, rows: int) -> int | None:
+    def fetch(sql: str, params: dict[str, Any]) -> list[Any]:
+        result = conn.execute(sa.text(sql), params)
+        return list(result.fetchall()) if result.returns_rows else []
+
+    upsert = conn.dialect.name in ("sqlite", "postgresql")
+    ledger = Ledger(fetch, spec.schema, upsert=upsert,
+                    quote=conn.dialect.identifier_preparer.quote)
+    if upsert:
+        ledger.ensure()
+        return ledger.claim(spec, rows)
+    _ledger_table(spec.schema).create(conn, checkfirst=True)
+    try:
+        with conn.begin_nested():
+            return ledger.claim(spec, rows)
+    except sa.exc.IntegrityError:  # the key is taken: that load committed
+        return ledger.prior(spec)
+
+
+def _ledger_table(schema: str | None) -> sa.Table:
+    """The ledger for databases without ``CREATE TABLE IF NOT EXISTS`` (same columns)."""
+    return sa.Table(LEDGER_TABLE, sa.MetaData(schema=schema),
+                    sa.Column("load_key", sa.String(500), primary_key=True),
+                    sa.Column("table_name", sa.String(500), nullable=False),
+                    sa.Column("mode", sa.String(40), nullable=False),
+                    sa.Column("rows", sa.BigInteger, nullable=False),
+                    sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False))
 
 
 def _sa_type(field: pa.Field) -> Any:
@@ -116,11 +165,13 @@ def _prepare_table(conn: sa.Connection, data: pa.Table, spec: WriteSpec,
     else:
         existing = {c["name"]: _type_name(c["type"], conn) for c in
                     insp.get_columns(spec.table, schema=spec.schema)}
+        check_exact(data, existing, conn.dialect.name, f"table {spec.name}")
         prep = conn.dialect.identifier_preparer
         for field in new_columns(data, existing, f"table {spec.name}"):
             typ = _sa_type(field).compile(dialect=conn.dialect)
-            full = prep.format_table(sa.table(spec.table, schema=spec.schema))
-            conn.execute(sa.text(f"ALTER TABLE {full} ADD COLUMN {prep.quote(field.name)} {typ}"))
+            conn.execute(sa.text(compose(
+                "ALTER TABLE {table} ADD COLUMN {column} {type}", column=prep.quote(field.name),
+                table=prep.format_table(sa.table(spec.table, schema=spec.schema)), type=typ)))
             log.warning("schema evolution: added nullable column %s %s to table %s",
                         field.name, typ, spec.name)
     return sa.Table(spec.table, sa.MetaData(schema=spec.schema), autoload_with=conn)

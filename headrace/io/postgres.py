@@ -10,6 +10,7 @@ the target as it was.
 from __future__ import annotations
 
 import logging
+import math
 from contextlib import closing
 from typing import Any
 
@@ -17,10 +18,11 @@ import pyarrow as pa
 
 from headrace.errors import ConnectionFailed, DataIOError, SchemaMismatch
 from headrace.io import _pgindex, _pgpool
-from headrace.io._frames import new_columns, sql_type
+from headrace.io._frames import add_column_sql, check_exact, create_table_sql, new_columns
+from headrace.io._ledger import LEDGER_TABLE, Ledger
 from headrace.io._pgmerge import batches, merge, stage
 from headrace.io._sqlparams import to_positional
-from headrace.io._target import LEDGER_TABLE, Target, WriteSpec, qualified, quote
+from headrace.io._target import Loaded, Target, WriteSpec, compose, qualified, quote
 from headrace.secrets import redact
 
 log = logging.getLogger("headrace.io")
@@ -34,10 +36,20 @@ def connect(target: Target) -> Any:
     import adbc_driver_postgresql.dbapi as pgdb
 
     try:
-        return pgdb.connect(target.url)
+        return pgdb.connect(with_connect_timeout(target.url, target.connect_timeout))
     except pgdb.Error as exc:
-        raise ConnectionFailed(f"cannot connect to PostgreSQL at {target.display}: "
-                               f"{redact(str(exc)).strip()}") from None
+        msg = redact(str(exc)).strip()
+        if "timeout expired" in msg:
+            msg = (f"no answer within {target.connect_timeout:g} s; check the host and port, or "
+                   "allow longer with connect_timeout= or HEADRACE_CONNECT_TIMEOUT")
+        raise ConnectionFailed(f"cannot connect to PostgreSQL at {target.display}: {msg}") from None
+
+
+def with_connect_timeout(url: str, seconds: float) -> str:
+    """``url`` with libpq's ``connect_timeout`` (whole seconds, at least 2) unless it has one."""
+    if "connect_timeout=" in url:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}connect_timeout={max(2, math.ceil(seconds))}"
 
 
 def read(target: Target, query: str, params: dict[str, Any] | None) -> pa.Table:
@@ -75,18 +87,22 @@ def _bind(names: list[str], params: dict[str, Any], types: pa.Schema) -> pa.Reco
         [pa.field(f.name, f.type) for f in types]))
 
 
-def write(target: Target, data: pa.Table, spec: WriteSpec) -> int:
-    """Load ``data`` per ``spec`` in one transaction; the rows written (or first written)."""
+def write(target: Target, data: pa.Table, spec: WriteSpec) -> Loaded:
+    """Load ``data`` per ``spec`` in one transaction; what landed."""
     try:
         with _pgpool.session(target.url, lambda: connect(target)) as conn:
             with closing(conn.cursor()) as cur:
-                if spec.load_key:
-                    _ensure_ledger(conn, cur, spec)
-                rows = _load(cur, data, spec)
+                ledger = _ledger(cur, spec)
+                if ledger is not None:
+                    prior = _claim(conn, cur, ledger, spec, data.num_rows)
+                    if prior is not None:
+                        return Loaded(prior, 0)
+                _load(cur, data, spec)
                 # Staging tables go with the transaction, so a pooled session starts clean.
                 cur.execute("DISCARD TEMP")
-            conn.commit()
-            return rows
+            with spec.committing():
+                conn.commit()
+            return Loaded(data.num_rows, data.num_rows)
     except (DataIOError, KeyboardInterrupt):
         raise
     except Exception as exc:
@@ -105,56 +121,63 @@ def translate(exc: BaseException, target: Target, doing: str) -> DataIOError:
     return DataIOError(f"{doing} on {target.display} failed: {msg}")
 
 
-def _load(cur: Any, data: pa.Table, spec: WriteSpec) -> int:
-    if spec.load_key:
-        prior = _ledger_lookup(cur, spec)
-        if prior is not None:
-            log.info("load %s into %s already done (%s rows); skipping", spec.load_key,
-                     spec.name, prior)
-            return prior
+def _ledger(cur: Any, spec: WriteSpec) -> Ledger | None:
+    if not spec.load_key:
+        return None
+
+    def fetch(sql: str, params: dict[str, Any]) -> list[Any]:
+        text, names = to_positional(sql, params)
+        cur.execute(text, tuple(params[n] for n in names) or None)
+        return list(cur.fetchall()) if cur.description else []
+
+    return Ledger(fetch, spec.schema, timestamp="timestamptz")
+
+
+def _claim(conn: Any, cur: Any, ledger: Ledger, spec: WriteSpec, rows: int) -> int | None:
+    """Claim the load key; the prior count (and nothing left open) if the load was done."""
+    name = qualified(LEDGER_TABLE, spec.schema)
+    cur.execute("SELECT to_regclass($1) IS NULL", (name,))
+    if cur.fetchone()[0]:
+        # Created in a transaction of its own, so a failed load never takes the ledger along.
+        _lock(cur, "ledger", spec.schema, LEDGER_TABLE)
+        ledger.ensure()
+        conn.commit()
+    prior = ledger.claim(spec, rows)
+    if prior is not None:
+        conn.rollback()
+        log.info("load %s into %s was done before (%s rows); skipped", spec.load_key,
+                 spec.name, prior)
+    return prior
+
+
+def _lock(cur: Any, kind: str, schema: str | None, table: str) -> None:
+    """Serialize DDL on one table across sessions until the transaction ends.
+
+    Two first loads into a missing table would otherwise both CREATE it and one would fail on
+    the catalog's unique index; the second now waits, then finds the table.
+    """
+    cur.execute("SELECT pg_advisory_xact_lock(hashtext($1 || ':' || coalesce($2, current_schema())"
+                " || '.' || $3))", (f"headrace-{kind}", schema, table))
+
+
+def _load(cur: Any, data: pa.Table, spec: WriteSpec) -> None:
     columns = _columns(cur, spec)
+    what = f"table {spec.name}"
+    if not columns or new_columns(data, columns, what):
+        _lock(cur, "table", spec.schema, spec.table)
+        columns = _columns(cur, spec)  # as the session before us left it
     created = not columns
     if created:
         _create(cur, data, spec)
     else:
+        check_exact(data, columns, "postgresql", what)
         _evolve(cur, data, columns, spec)
     _apply_mode(cur, data, _columns(cur, spec), spec, created)
     if created and spec.mode == "merge":
         # Built after the COPY: one sort is much cheaper than growing the index row by row.
-        cur.execute(f"ALTER TABLE {spec.qualified} ADD PRIMARY KEY "
-                    f"({', '.join(quote(k) for k in spec.keys)})")
-    if spec.load_key:
-        cur.execute(f"INSERT INTO {qualified(LEDGER_TABLE, spec.schema)} "
-                    "(load_key, table_name, mode, rows, loaded_at) VALUES ($1, $2, $3, $4, now())",
-                    (spec.load_key, spec.name, spec.mode, data.num_rows))
-    return data.num_rows
-
-
-def _ensure_ledger(conn: Any, cur: Any, spec: WriteSpec) -> None:
-    """Create the ledger in a transaction of its own, so concurrent first loads don't collide."""
-    ledger = qualified(LEDGER_TABLE, spec.schema)
-    cur.execute("SELECT to_regclass($1) IS NULL", (ledger,))
-    if not cur.fetchone()[0]:
-        return
-    try:
-        cur.execute(f"CREATE TABLE IF NOT EXISTS {ledger} (load_key text PRIMARY KEY, "
-                    "table_name text NOT NULL, mode text NOT NULL, rows bigint NOT NULL, "
-                    "loaded_at timestamptz NOT NULL)")
-        conn.commit()
-    except Exception:  # another load created it a moment ago
-        conn.rollback()
-        cur.execute("SELECT to_regclass($1) IS NULL", (ledger,))
-        if cur.fetchone()[0]:
-            raise
-
-
-def _ledger_lookup(cur: Any, spec: WriteSpec) -> int | None:
-    ledger = qualified(LEDGER_TABLE, spec.schema)
-    # Two runs with the same key wait for each other here, so only one of them loads.
-    cur.execute("SELECT pg_advisory_xact_lock(hashtext($1))", (spec.load_key,))
-    cur.execute(f"SELECT rows FROM {ledger} WHERE load_key = $1", (spec.load_key,))
-    row = cur.fetchone()
-    return None if row is None else int(row[0])
+        keys = ", ".join(quote(k) for k in spec.keys)
+        cur.execute(compose("ALTER TABLE {table} ADD PRIMARY KEY ({keys})", table=spec.qualified,
+                            keys=keys))
 
 
 def _columns(cur: Any, spec: WriteSpec) -> dict[str, str]:
@@ -165,18 +188,15 @@ def _columns(cur: Any, spec: WriteSpec) -> dict[str, str]:
 
 
 def _create(cur: Any, data: pa.Table, spec: WriteSpec) -> None:
-    what = f"table {spec.name}"
-    cols = [f"{quote(f.name)} {sql_type(f, what)}" for f in data.schema]
-    cur.execute(f"CREATE TABLE {spec.qualified} ({', '.join(cols)})")
-    log.info("created table %s with %d columns", spec.name, len(cols))
+    cur.execute(create_table_sql(data, spec))
+    log.info("created table %s with %d columns", spec.name, data.num_columns)
 
 
 def _evolve(cur: Any, data: pa.Table, columns: dict[str, str], spec: WriteSpec) -> None:
-    for field in new_columns(data, columns, f"table {spec.name}"):
-        typ = sql_type(field, f"table {spec.name}")
-        cur.execute(f"ALTER TABLE {spec.qualified} ADD COLUMN {quote(field.name)} {typ}")
-        log.warning("schema evolution: added nullable column %s %s to table %s",
-                    field.name, typ, spec.name)
+    for field, sql in add_column_sql(data, columns, spec):
+        cur.execute(sql)
+        log.warning("schema evolution: added nullable column %s to table %s", field.name,
+                    spec.name)
 
 
 def _direct(data: pa.Table, columns: dict[str, str], spec: WriteSpec) -> pa.Table | None:
@@ -220,7 +240,7 @@ def _apply_mode(cur: Any, data: pa.Table, columns: dict[str, str], spec: WriteSp
                 created: bool) -> None:
     if spec.mode == "replace":
         # DELETE, not TRUNCATE: readers with an older snapshot keep seeing the old rows.
-        cur.execute(f"DELETE FROM {spec.qualified}")
+        cur.execute(compose("DELETE FROM {table}", table=spec.qualified))
     elif spec.mode == "overwrite_partitions" and not created:
         staged = stage(cur, data.select(list(spec.partition_by)).group_by(
             list(spec.partition_by)).aggregate([]))
@@ -243,15 +263,16 @@ def _insert(cur: Any, data: pa.Table, columns: dict[str, str], spec: WriteSpec) 
         return
     staged = stage(cur, data)
     names = data.column_names
-    select = ", ".join(f"CAST(s.{quote(n)} AS {columns[n]})" for n in names)
-    cur.execute(f"INSERT INTO {spec.qualified} ({', '.join(quote(n) for n in names)}) "
-                f"SELECT {select} FROM {quote(staged)} s")
+    cur.execute(compose("INSERT INTO {table} ({names}) SELECT {casts} FROM {stage} s",
+                        table=spec.qualified, names=", ".join(quote(n) for n in names),
+                        casts=", ".join(f"CAST(s.{quote(n)} AS {columns[n]})" for n in names),
+                        stage=quote(staged)))
 
 
-def _delete_matching(spec: WriteSpec, stage: str, cols: tuple[str, ...],
+def _delete_matching(spec: WriteSpec, staged: str, cols: tuple[str, ...],
                      columns: dict[str, str]) -> str:
     """Delete the target rows that share a value of ``cols`` with the staged rows."""
     cond = " AND ".join(f"t.{quote(c)} IS NOT DISTINCT FROM CAST(s.{quote(c)} AS {columns[c]})"
                         for c in cols)
-    return (f"DELETE FROM {spec.qualified} t WHERE EXISTS "
-            f"(SELECT 1 FROM {quote(stage)} s WHERE {cond})")
+    return compose("DELETE FROM {table} t WHERE EXISTS (SELECT 1 FROM {stage} s WHERE {cond})",
+                   table=spec.qualified, stage=quote(staged), cond=cond)

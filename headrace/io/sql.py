@@ -8,9 +8,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from headrace.errors import DataIOError
+from headrace.errors import DataIOError, TaskRunError
 from headrace.io import _frames, _target
-from headrace.io._target import MODES, Target, WriteSpec
+from headrace.io._target import MODES, Loaded, Target, WriteSpec
 from headrace.secrets import redact
 
 log = logging.getLogger("headrace.io")
@@ -31,7 +31,7 @@ def _backend(target: Target) -> Any:
 
 
 def read_sql(query: str, con: Any, params: Mapping[str, Any] | None = None, *,
-             as_: str = "pandas") -> Any:
+             as_: str = "pandas", connect_timeout: float | None = None) -> Any:
     """Run ``query`` and return the rows as a pandas, Arrow or Polars frame.
 
     Values go only in ``params`` and are written ``:name`` in the query; they are bound by
@@ -41,10 +41,12 @@ def read_sql(query: str, con: Any, params: Mapping[str, Any] | None = None, *,
                  "postgresql://dwh/sales", params={"start": "2024-01-01", "end": "2024-01-31"})
 
     ``con`` is a URL (``postgresql://``, ``duckdb:///file.db``, ``sqlite:///file.db``, any
-    SQLAlchemy URL), a SQLAlchemy engine or a DuckDB connection.
+    SQLAlchemy URL), a SQLAlchemy engine or a DuckDB connection. A PostgreSQL server that
+    does not answer within ``connect_timeout`` seconds (default ``HEADRACE_CONNECT_TIMEOUT``,
+    else 10) is a ``ConnectionFailed`` naming the host.
     """
     _frames.check_format(as_)
-    target = _target.resolve(con)
+    target = _target.resolve(con, connect_timeout)
     table: pa.Table = _backend(target).read(target, query, dict(params or {}))
     _target.record("input", target, _query_name(query), table.num_rows, table.nbytes)
     log.debug("read %d rows from %s", table.num_rows, target.display)
@@ -58,7 +60,8 @@ def _query_name(query: str) -> str:
 
 def write_table(df: Any, table: str, con: Any, *, mode: str = "append",
                 keys: Iterable[str] | None = None, partition_by: Iterable[str] | None = None,
-                schema: str | None = None, load_key: str | None = None) -> int:
+                schema: str | None = None, load_key: str | None = None,
+                connect_timeout: float | None = None) -> int:
     """Write ``df`` (pandas, Polars or Arrow) to ``table`` atomically; return the rows written.
 
     ``mode``: ``append``; ``replace`` (the table's rows become the frame's); ``merge``
@@ -66,18 +69,26 @@ def write_table(df: Any, table: str, con: Any, *, mode: str = "append",
     with the frame are replaced). The table is created when missing and gains the frame's
     new columns (nullable); a changed column type is refused with SchemaMismatch.
 
-    Inside a task the load is exactly-once: a retry or re-run with the same load key (flow
-    run, task, parameters, table) writes nothing and returns the first count. Pass
-    ``load_key`` to choose the key yourself.
+    Inside a task the load is exactly-once: a load whose key (the work, task, parameters,
+    table and the load's ordinal in the task; see the README) committed before writes nothing
+    and returns the first count. Pass ``load_key`` to choose the key yourself.
     """
-    target = _target.resolve(con)
+    target = _target.resolve(con, connect_timeout)
     spec = _spec(table, mode, keys, partition_by, schema, load_key)
     data = _frames.to_arrow(df, f"table {spec.name}")
     _check(data, spec)
-    rows: int = _backend(target).write(target, data, spec)
-    _target.record("output", target, spec.name, rows, data.nbytes)
-    log.info("wrote %d rows to %s (%s) on %s", rows, spec.name, mode, target.display)
-    return rows
+    if spec.fence is not None and spec.fence.abandoned:
+        raise TaskRunError(f"load into table {spec.name}: refused, its task attempt was "
+                           "abandoned after a timeout; the retry does this load")
+    loaded: Loaded = _backend(target).write(target, data, spec)
+    # Rows loaded count what landed: a load the ledger skipped adds nothing.
+    _target.record("output", target, spec.name, loaded.landed, data.nbytes if loaded.landed else 0)
+    if loaded.landed or not spec.load_key:
+        log.info("wrote %d rows to %s (%s) on %s", loaded.rows, spec.name, mode, target.display)
+    else:
+        log.info("skipped the load into %s on %s: key %s committed before (%d rows)",
+                 spec.name, target.display, spec.load_key, loaded.rows)
+    return loaded.rows
 
 
 def _spec(table: str, mode: str, keys: Iterable[str] | None, partition_by: Iterable[str] | None,
@@ -91,8 +102,8 @@ def _spec(table: str, mode: str, keys: Iterable[str] | None, partition_by: Itera
                           "identify a row")
     if mode == "overwrite_partitions" and not parts_t:
         raise DataIOError(f"table {table}: mode='overwrite_partitions' needs partition_by=[...]")
-    key = _target.load_key(load_key, table, schema)
-    return WriteSpec(table, schema, mode, keys_t, parts_t, key)
+    key, fence = _target.load_key(load_key, table, schema)
+    return WriteSpec(table, schema, mode, keys_t, parts_t, key, fence)
 
 
 def _check(data: pa.Table, spec: WriteSpec) -> None:

@@ -1,0 +1,231 @@
+"""A task body run elsewhere (a child process, later a Dask worker) with its run context.
+
+The parent takes a picklable ``RunSnapshot`` of the attempt; ``run_with_snapshot`` runs the
+body under that context wherever it is called and returns a ``RemoteOutcome``: the body's
+value or error plus everything the body recorded (datasets, metrics, nested task runs, rows
+loaded, log lines). ``apply_outcome`` replays those records in the parent, so the store ends
+up exactly as if the body had run in a thread of the flow's process, with the same load keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import pickle
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from headrace.engine.context import (
+    FlowRunContext,
+    TaskRunContext,
+    current_flow_run,
+    current_task_run,
+    flow_run_var,
+    task_run_var,
+)
+from headrace.errors import RemoteTaskError
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """What a task body may ask about its run, as plain data."""
+
+    task_run_id: str
+    task_name: str
+    task_key: str
+    flow_run_id: str | None
+    attempt: int
+    tags: tuple[str, ...]
+    load_prefix: str
+    parameters: dict[str, Any]
+    flow_name: str | None = None
+    flow_parameters: dict[str, Any] = field(default_factory=dict)
+    scheduled_time: datetime | None = None
+    deployment_id: str | None = None
+    work_id: str = ""
+
+
+def run_sync(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Call ``fn``; an ``async def`` body runs to completion on an event loop of this thread."""
+    value = fn(*args, **kwargs)
+    if inspect.isawaitable(value):
+        return asyncio.run(_await(value))
+    return value
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def take_snapshot() -> RunSnapshot | None:
+    """The current attempt as a snapshot (``None`` outside a task run)."""
+    task = current_task_run()
+    if task is None:
+        return None
+    flow = current_flow_run()
+    return RunSnapshot(
+        task_run_id=task.task_run_id, task_name=task.task_name, task_key=task.task_key,
+        flow_run_id=task.flow_run_id, attempt=task.attempt, tags=tuple(task.tags),
+        load_prefix=task.load_prefix(), parameters=task.parameters,
+        flow_name=flow.flow_name if flow else None,
+        flow_parameters=_picklable_or_empty(flow.parameters) if flow else {},
+        scheduled_time=flow.scheduled_time if flow else None,
+        deployment_id=flow.deployment_id if flow else None,
+        work_id=flow.work_id if flow else "")
+
+
+def _picklable_or_empty(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        pickle.dumps(value)
+        return value
+    except Exception:  # an unpicklable flow parameter is not worth failing the task for
+        return {}
+
+
+class RecordingWriter:
+    """Stands in for the store's writer where the body runs: keeps every record in order.
+
+    Log lines are not kept here: the log handler of ``run_with_snapshot`` collects them all.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.cancelled: set[str] = set()
+        self.active_flow_runs: set[str] = set()
+        self.cancel_events: dict[str, Any] = {}
+
+    def flush(self) -> None:
+        """Records reach the store when the parent replays them."""
+
+    def log(self, row: dict[str, Any]) -> None:
+        """Collected by the log handler instead (see the class docstring)."""
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+
+        def keep(*args: Any) -> None:
+            self.calls.append((name, args))
+
+        return keep
+
+
+class RecordingStore:
+    """The run store where the body runs: records go to ``writer``; reads go to the real store."""
+
+    def __init__(self) -> None:
+        self.writer = RecordingWriter()
+        self._real: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self._real is None:
+            from headrace.store import get_store
+
+            self._real = get_store()
+        return getattr(self._real, name)
+
+
+@dataclass
+class RemoteOutcome:
+    """What a body run elsewhere sends back: its value or error, and its records."""
+
+    ok: bool
+    value: Any = None
+    error: BaseException | None = None
+    error_text: str = ""
+    calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    rows_loaded: int = 0
+    log_lines: list[tuple[float, int, str, str]] = field(default_factory=list)
+
+
+def run_with_snapshot(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                      snapshot: RunSnapshot | None, task_runner: Any) -> RemoteOutcome:
+    """Call ``fn`` under ``snapshot``'s run context; return its value or error and its records.
+
+    ``task_runner`` serves the tasks the body submits (a thread ``TaskRunner`` there). The
+    outcome is always picklable: an error that does not pickle travels as text.
+    """
+    store = RecordingStore()
+    flow_token = task_token = None
+    if snapshot is not None:
+        flow_token, task_token = _enter(snapshot, store, task_runner)
+    lines: list[tuple[float, int, str, str]] = []
+    handler = _Collect(lines)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.level == logging.WARNING:
+        root.setLevel(logging.INFO)
+    outcome = RemoteOutcome(ok=True)
+    try:
+        outcome.value = run_sync(fn, args, kwargs)
+    except BaseException as exc:  # sent back to the parent, which raises it there
+        outcome = RemoteOutcome(ok=False, error=exc if _pickles(exc) else None,
+                                error_text=f"{type(exc).__name__}: {exc}\n"
+                                           + "".join(traceback.format_exception(exc)))
+    finally:
+        root.removeHandler(handler)
+        flow = flow_run_var.get()
+        outcome.rows_loaded = flow.rows_loaded if flow is not None and snapshot else 0
+        if task_token is not None and flow_token is not None:
+            task_run_var.reset(task_token)
+            flow_run_var.reset(flow_token)
+    outcome.calls, outcome.log_lines = store.writer.calls, lines
+    return outcome
+
+
+def _enter(snap: RunSnapshot, store: Any, task_runner: Any) -> tuple[Any, Any]:
+    flow = FlowRunContext(
+        flow_run_id=snap.flow_run_id or snap.task_run_id, flow_name=snap.flow_name or "",
+        parameters=snap.flow_parameters, store=store, task_runner=task_runner,
+        scheduled_time=snap.scheduled_time, deployment_id=snap.deployment_id,
+        work_id=snap.work_id)
+    task = TaskRunContext(snap.task_run_id, snap.task_name, snap.task_key, snap.flow_run_id,
+                          snap.parameters, store, attempt=snap.attempt, tags=snap.tags,
+                          work_id=snap.work_id, prefix_box=[snap.load_prefix])
+    # Outside a flow the parent had no flow context either: keep it that way.
+    flow_token = flow_run_var.set(flow if snap.flow_run_id else None)
+    return flow_token, task_run_var.set(task)
+
+
+def _pickles(exc: BaseException) -> bool:
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return True
+    except Exception:
+        return False
+
+
+class _Collect(logging.Handler):
+    def __init__(self, lines: list[tuple[float, int, str, str]]) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append((record.created, record.levelno, record.name, record.getMessage()))
+
+
+def apply_outcome(outcome: RemoteOutcome) -> Any:
+    """In the parent, inside the task run: replay the records, then return or raise."""
+    flow, task = current_flow_run(), current_task_run()
+    store = task.store if task else flow.store if flow else None
+    if store is not None:
+        for name, args in outcome.calls:
+            getattr(store.writer, name)(*args)
+    if flow is not None and outcome.rows_loaded:
+        with flow.lock:
+            flow.rows_loaded += outcome.rows_loaded
+    for created, level, name, message in outcome.log_lines:
+        record = logging.LogRecord(name, level, "", 0, message, None, None)
+        record.created = created
+        logging.getLogger(name).handle(record)
+    if outcome.ok:
+        return outcome.value
+    if outcome.error is not None:
+        raise outcome.error
+    raise RemoteTaskError(outcome.error_text.strip())
