@@ -19,7 +19,10 @@ class ResultFormat(str, Enum):
     COMPLETE = "COMPLETE"
 
     @classmethod
-    def parse(cls, value: str | ResultFormat) -> ResultFormat:
+    def parse(cls, value: str | ResultFormat | dict[str, Any]) -> ResultFormat:
+        """A level from its name (any case) or GX's ``{"result_format": "COMPLETE"}``."""
+        if isinstance(value, dict):
+            value = value.get("result_format", "BASIC")
         try:
             return cls(str(value.value if isinstance(value, ResultFormat) else value).upper())
         except ValueError:

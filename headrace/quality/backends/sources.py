@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,25 +19,34 @@ from typing import Any
 import pyarrow as pa
 
 from headrace.errors import QualityError
-from headrace.quality.backends.sql_ops import Dialect, PostgresDialect, quote
+from headrace.quality.backends.sql_ops import Dialect, PostgresDialect
+from headrace.quality.backends.sqltext import describe, qualified
 from headrace.secrets import redact
 
 
-class SqlRelation:
-    """A relation plus the connection to query it."""
+class SqlRelation(ABC):
+    """A relation plus the connection to query it: all the SQL backend needs of an engine.
+
+    ``sql`` is the relation as it appears after FROM (a quoted table name or view);
+    ``dialect`` spells what the engine spells differently. Spark SQL plugs in here:
+    a subclass over a temporary view, with a Dialect for its regex and quantile functions.
+    """
 
     kind = "sql"
     dialect: Dialect = Dialect()
     sql = ""
 
+    @abstractmethod
     def columns(self) -> list[tuple[str, str]]:
-        raise NotImplementedError
+        """(name, the engine's type name) of each column, in table order."""
 
+    @abstractmethod
     def fetch(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
+        """The rows of a query with bound parameters."""
 
+    @abstractmethod
     def fetch_arrow(self, sql: str, params: dict[str, Any]) -> pa.Table:
-        raise NotImplementedError
+        """A query's rows as an Arrow table (for ``split``)."""
 
 
 class DuckDBRelation(SqlRelation):
@@ -45,7 +55,7 @@ class DuckDBRelation(SqlRelation):
         self._lock = threading.Lock()  # a DuckDB connection serves one query at a time
 
     def columns(self) -> list[tuple[str, str]]:
-        rows = self.fetch(f"DESCRIBE SELECT * FROM {self.sql}", {})
+        rows = self.fetch(describe(self.sql), {})
         return [(r[0], r[1]) for r in rows]
 
     def fetch(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -83,8 +93,7 @@ class DuckDBTable:
         con = self.database
         if con is None or isinstance(con, str | Path):
             con = duckdb.connect(str(con) if con is not None else ":memory:")
-        name = quote(self.table) if self.schema is None else f"{quote(self.schema)}.{quote(self.table)}"
-        return DuckDBRelation(con, name, "duckdb")
+        return DuckDBRelation(con, qualified(self.schema, self.table), "duckdb")
 
 
 @dataclass(frozen=True)
@@ -155,7 +164,7 @@ class _PostgresRelation(SqlRelation):
     def __init__(self, url: str, table: str, schema: str | None) -> None:
         self.engine = _pg_engine(url)
         self.safe_url = redact(url)
-        self.regclass = quote(table) if schema is None else f"{quote(schema)}.{quote(table)}"
+        self.regclass = qualified(schema, table)
         self.sql = self.regclass
 
     def columns(self) -> list[tuple[str, str]]:
