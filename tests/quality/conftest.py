@@ -85,3 +85,28 @@ def to_data(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Cal
 @pytest.fixture
 def data(to_data: Callable[[pa.Table], Any]) -> Any:
     return to_data(sample_table())
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The GX conformance counts per backend, or a visible note that the cases did not run."""
+    import sys
+
+    module = sys.modules.get("test_gx_conformance")
+    report = getattr(module, "REPORT", None)
+    if report is None:
+        return
+    write = terminalreporter.write_line
+    if "missing" in report:
+        terminalreporter.section("GX conformance", yellow=True)
+        write(f"NOT RUN: Great Expectations' test definitions are missing at {report['missing']}")
+        return
+    if "results" not in report:
+        return
+    terminalreporter.section("GX conformance")
+    gx_pandas = sum(1 for c in report["cases"] if c.runs_on("pandas"))
+    for backend, results in report["results"].items():
+        passed = report.get("passed", {}).get(backend, "?")
+        extra = f" (GX runs {gx_pandas} cases on pandas)" if backend == "pandas" else ""
+        held = report["not_held"].get(backend)
+        extra += f"; {held} cases read a mixed-type column only pandas holds" if held else ""
+        write(f"{backend:<11} {passed}/{len(results)} cases pass{extra}")

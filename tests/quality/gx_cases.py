@@ -52,10 +52,12 @@ class Case:
     test: dict[str, Any]
     dataset_only_for: list[str] = field(default_factory=list)
     dataset_suppress: list[str] = field(default_factory=list)
+    repeat: int = 1                   # a title GX uses twice in one dataset gets "~2"
 
     @property
     def key(self) -> str:
-        return f"{self.expectation_type}:{self.title}#{self.dataset}"
+        suffix = f"~{self.repeat}" if self.repeat > 1 else ""
+        return f"{self.expectation_type}:{self.title}#{self.dataset}{suffix}"
 
     def runs_on(self, backend: str) -> bool:
         """GX's rules (tests/test_definitions/test_expectations_v3_api.py) for this backend."""
@@ -88,10 +90,12 @@ def load_cases() -> list[Case]:
     for path in sorted(SPEC_DIR.glob("expect_*.json")):
         doc = json.loads(path.read_text(encoding="utf-8"))
         for i, ds in enumerate(doc["datasets"]):
+            seen: dict[str, int] = {}
             for test in ds["tests"]:
+                seen[test["title"]] = seen.get(test["title"], 0) + 1
                 cases.append(Case(doc["expectation_type"], test["title"], i, ds["data"],
                                   ds.get("schemas") or {}, test, _listed(ds.get("only_for")),
-                                  _listed(ds.get("suppress_test_for"))))
+                                  _listed(ds.get("suppress_test_for")), seen[test["title"]]))
     return cases
 
 
