@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from headrace.quality.parse import BoolOp, Cmp, Col, InList, IsNull, Lit, Not, columns_of, parse_condition
+from headrace.quality.parse import BoolOp, Cmp, Col, InList, IsNull, Lit, Not, parse_condition
 from headrace.quality.types import as_time, kind_of_type
 
 _SWAP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
@@ -156,3 +156,24 @@ _NO_MATCH = object()
 
 def _kind(col_type: str) -> str:
     return "number" if col_type == "bool" else kind_of_type(col_type)
+
+
+def columns_of(node: Any) -> list[str]:
+    """The columns a condition reads, in order of first use."""
+    seen: dict[str, None] = {}
+
+    def walk(n: Any) -> None:
+        if isinstance(n, Col):
+            seen.setdefault(n.name)
+        elif isinstance(n, Cmp):
+            walk(n.left)
+            walk(n.right)
+        elif isinstance(n, IsNull | InList):
+            walk(n.col)
+        elif isinstance(n, BoolOp):
+            for part in n.parts:
+                walk(part)
+        elif isinstance(n, Not):
+            walk(n.part)
+    walk(node)
+    return list(seen)

@@ -167,6 +167,7 @@ def make(expectation_type: str, /, *posargs: Any, name: str | None = None,
         bound = spec.signature.bind(*posargs, **kwargs)
     except TypeError as exc:
         _check_given(t, kwargs)      # a bad value is a better message than a missing argument
+        _check_partial(t, spec, kwargs)
         raise QualityError(f"{t}: {exc}; signature is {t.removeprefix('expect_')}{spec.signature}") from None
     bound.apply_defaults()
     kw = dict(bound.arguments)
@@ -199,8 +200,20 @@ def _check_given(t: str, kw: dict[str, Any]) -> None:
         raise QualityError(f"{t}: {exc}") from None
 
 
+def _check_partial(t: str, spec: Spec, kwargs: dict[str, Any]) -> None:
+    """With a required argument missing, still name a given argument whose value is wrong."""
+    own = {k: v for k, v in kwargs.items() if k in spec.signature.parameters and k not in OPTIONS + CONDITION}
+    filled = {k: p.default if p.default is not inspect.Parameter.empty else None
+              for k, p in spec.signature.parameters.items() if k not in OPTIONS + CONDITION}
+    try:
+        _VALIDATORS[t](**{**filled, **own})
+    except (ValueError, TypeError) as exc:
+        if any(str(exc).startswith(k) for k in own):
+            raise QualityError(f"{t}: {exc}") from None
+
+
 def _check_parameter(key: str, value: dict[str, Any]) -> None:
-    from headrace.quality.parse import parse_parameter
+    from headrace.quality.param_parse import parse_parameter
 
     expr = value["$PARAMETER"]
     if not isinstance(expr, str):

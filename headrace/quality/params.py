@@ -14,7 +14,8 @@ from typing import Any
 from headrace.errors import QualityError
 from headrace.quality.arguments import is_parameter
 from headrace.quality.expectation import Expectation, revalidate
-from headrace.quality.parse import Arith, Call, Lit, Name, parse_parameter
+from headrace.quality.param_parse import parse_parameter
+from headrace.quality.parse import Arith, Call, Lit, Name
 
 _ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
 _DELTA_UNITS = ("weeks", "days", "hours", "minutes", "seconds", "milliseconds", "microseconds")

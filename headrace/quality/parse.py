@@ -20,9 +20,7 @@ Row conditions, ``condition_parser="pandas"`` (the ``DataFrame.query`` subset)::
 ``col("name")`` and ``date("2024-01-01")`` is a date; ``AND``, ``OR`` and ``NOT``
 may be written in any case.
 
-Parameters (``{"$PARAMETER": "now() - timedelta(days=1)"}``): numbers, strings,
-parameter names, ``+ - * /``, parentheses and the calls ``now()``, ``today()``,
-``date(text)``, ``datetime(text)`` and ``timedelta(weeks=, days=, hours=, minutes=, seconds=)``.
+The arithmetic of ``$PARAMETER`` expressions is parsed in ``params.py`` with the same tokens.
 """
 
 from __future__ import annotations
@@ -128,7 +126,7 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
-def _unquote(text: str) -> str:
+def unquote(text: str) -> str:
     body, out, i = text[1:-1], [], 0
     while i < len(body):
         if body[i] == "\\" and i + 1 < len(body):
@@ -140,13 +138,13 @@ def _unquote(text: str) -> str:
     return "".join(out)
 
 
-def _number(text: str) -> int | float:
+def number(text: str) -> int | float:
     return float(text) if any(c in text for c in ".eE") else int(text)
 
 
 # -- the parser -------------------------------------------------------------------------------
 
-class _Parser:
+class Parser:
     def __init__(self, text: str, flavour: str) -> None:
         self.text, self.flavour = text, flavour
         self.tokens = tokenize(text)
@@ -209,6 +207,9 @@ class _Parser:
 
     def compare(self) -> Any:
         left = self.operand()
+        if self.tok.kind == "op" and self.tok.text in "+-*/":
+            raise ValueError(f"arithmetic ({self.tok.text!r} at position {self.tok.pos}) is not part of "
+                             "a row condition; compare a column with a value or another column")
         negate = self.word("not")
         if self.word("in"):
             return self._in(left, self.operand(), negate)
@@ -274,7 +275,7 @@ class _Parser:
             if name.kind != "string":
                 self.fail('expected the column name in quotes, like col("price")')
             self.expect(")")
-            return Col(_unquote(name.text))
+            return Col(unquote(name.text))
         if t.kind == "name" and t.text.lower() not in ("date", "true", "false", "and", "or", "not"):
             self.fail('expected col("name"), a number, a string or date("...")')
         return None
@@ -305,12 +306,12 @@ class _Parser:
         sign = -1 if self.op("-") else 1
         t = self.take()
         if t.kind == "number":
-            return sign * _number(t.text)
+            return sign * number(t.text)
         if sign < 0:
             self.i -= 1
             self.fail("expected a number after '-'")
         if t.kind == "string":
-            return _unquote(t.text)
+            return unquote(t.text)
         if t.kind == "name" and t.text in ("True", "False") or (
                 self.flavour == "great_expectations" and t.text.lower() in ("true", "false")):
             return t.text.lower() == "true"
@@ -322,54 +323,8 @@ class _Parser:
         self.fail("expected a column, a number, a string or a list")
         return None
 
-    # parameter expressions
-    def arith(self) -> Any:
-        node = self.term()
-        while (op := self.op("+", "-")) is not None:
-            node = Arith(op, node, self.term())
-        return node
 
-    def term(self) -> Any:
-        node = self.unary()
-        while (op := self.op("*", "/")) is not None:
-            node = Arith(op, node, self.unary())
-        return node
-
-    def unary(self) -> Any:
-        if self.op("-"):
-            return Arith("-", Lit(0), self.unary())
-        if self.op("("):
-            inner = self.arith()
-            self.expect(")")
-            return inner
-        t = self.take()
-        if t.kind == "number":
-            return Lit(_number(t.text))
-        if t.kind == "string":
-            return Lit(_unquote(t.text))
-        if t.kind == "name":
-            return self._call(t.text) if self.op("(") else Name(t.text)
-        self.i -= 1
-        self.fail("expected a number, a parameter name or a call like now()")
-        return None
-
-    def _call(self, name: str) -> Call:
-        args: list[Any] = []
-        kwargs: list[tuple[str, Any]] = []
-        while self.op(")") is None:
-            if args or kwargs:
-                self.expect(",")
-            t = self.tok
-            nxt = self.tokens[self.i + 1]
-            if t.kind == "name" and nxt.kind == "op" and nxt.text == "=":
-                self.i += 2
-                kwargs.append((t.text, self.arith()))
-            else:
-                args.append(self.arith())
-        return Call(name, tuple(args), tuple(kwargs))
-
-
-def _date_call(p: _Parser) -> Any:
+def _date_call(p: Parser) -> Any:
     import datetime as dt
 
     p.expect("(")
@@ -378,7 +333,7 @@ def _date_call(p: _Parser) -> Any:
         p.i -= 1
         p.fail('expected a quoted date, like date("2024-01-31")')
     p.expect(")")
-    text = _unquote(t.text)
+    text = unquote(t.text)
     try:
         return dt.date.fromisoformat(text) if len(text) <= 10 else dt.datetime.fromisoformat(text)
     except ValueError:
@@ -394,35 +349,8 @@ def parse_condition(text: str, flavour: str) -> Any:
         raise ValueError(f"unknown condition flavour {flavour!r}")
     if not isinstance(text, str) or not text.strip():
         raise ValueError("a row condition must be a non-empty string")
-    p = _Parser(text, flavour)
+    p = Parser(text, flavour)
     node = p.done(p.cond())
     if isinstance(node, Lit):
         raise ValueError("a row condition must name a column")
     return node
-
-
-def parse_parameter(text: str) -> Any:
-    """The node tree of a ``$PARAMETER`` expression."""
-    p = _Parser(text, "parameter")
-    return p.done(p.arith())
-
-
-def columns_of(node: Any) -> list[str]:
-    """The columns a condition reads, in order of first use."""
-    seen: dict[str, None] = {}
-
-    def walk(n: Any) -> None:
-        if isinstance(n, Col):
-            seen.setdefault(n.name)
-        elif isinstance(n, Cmp):
-            walk(n.left)
-            walk(n.right)
-        elif isinstance(n, IsNull | InList):
-            walk(n.col)
-        elif isinstance(n, BoolOp):
-            for part in n.parts:
-                walk(part)
-        elif isinstance(n, Not):
-            walk(n.part)
-    walk(node)
-    return list(seen)

@@ -36,11 +36,9 @@ class Loaded:
 
 @contextmanager
 def loaded(cases: list[Case], tmp: Path, pg_url: str) -> Iterator[Loaded]:
-    out = Loaded({b: {} for b in ("pandas", "polars", "arrow", "duckdb", "parquet", "postgresql")})
-    con = duckdb.connect()
-    schema = "gx_" + uuid.uuid4().hex[:10]
-    tables: list[tuple[str, pa.Table]] = []
-    for i, (etype, ds, case) in enumerate(datasets(cases)):
+    out = Loaded({b: {} for b in ("pandas", "polars", "arrow")})
+    typed: dict[tuple[str, int], pa.Table] = {}
+    for etype, ds, case in datasets(cases):
         key = (etype, ds)
         frame = pandas_frame(case)
         arrow = arrow_from_pandas(frame)
@@ -49,20 +47,34 @@ def loaded(cases: list[Case], tmp: Path, pg_url: str) -> Iterator[Loaded]:
         out.data["polars"][key] = pl.from_arrow(arrow)
         out.lossy[key] = {str(c) for c in frame.columns if frame[c].dtype == object
                           and len({type(v) for v in frame[c] if v is not None and v == v}) > 1}
-        typed = sql_table(case)
+        typed[key] = sql_table(case)
+    with in_databases(typed, tmp, pg_url) as sql_data:
+        out.data.update(sql_data)
+        yield out
+
+
+@contextmanager
+def in_databases(tables: dict[Any, pa.Table], tmp: Path, pg_url: str) -> Iterator[dict[str, dict[Any, Any]]]:
+    """Each table in one DuckDB database, as a Parquet file, and in one fresh PostgreSQL
+    schema (created and filled by COPY in one transaction, dropped afterwards)."""
+    out: dict[str, dict[Any, Any]] = {"duckdb": {}, "parquet": {}, "postgresql": {}}
+    con = duckdb.connect()
+    schema = "gx_" + uuid.uuid4().hex[:10]
+    named: list[tuple[str, pa.Table]] = []
+    for i, (key, table) in enumerate(tables.items()):
         name = f"t{i}"
-        con.from_arrow(typed).create(name)      # the Python API: no SQL text
-        out.data["duckdb"][key] = DuckDBTable(name, con)
+        con.from_arrow(table).create(name)      # the Python API: no SQL text
+        out["duckdb"][key] = DuckDBTable(name, con)
         path = tmp / f"{name}.parquet"
-        pq.write_table(typed, path)
-        out.data["parquet"][key] = ParquetFile(path)
-        tables.append((name, typed))
-        out.data["postgresql"][key] = PostgresTable(name, pg_url, schema=schema)
+        pq.write_table(table, path)
+        out["parquet"][key] = ParquetFile(path)
+        out["postgresql"][key] = PostgresTable(name, pg_url, schema=schema)
+        named.append((name, table))
     libpq = pg_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(libpq, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     try:
-        _copy_into(libpq, schema, tables)
+        _copy_into(libpq, schema, named)
         yield out
     finally:
         con.close()

@@ -88,7 +88,10 @@ def mismatch(case: Case, got: Outcome, expected: dict[str, Any] | None = None) -
     out = test["out"] if expected is None else expected
     wants_error = "traceback_substring" in out or "error" in test and expected is None
     if got.build_error is not None:
-        return None if wants_error or out.get("build_error") else f"build error: {got.build_error}"
+        if not wants_error:
+            return f"build error: {got.build_error}"
+        named = [k for k in test["in"] if k not in ("catch_exceptions", "result_format") and k in got.build_error]
+        return None if named else f"the error names no argument of the case: {got.build_error}"
     r = got.result
     assert r is not None
     if wants_error:

@@ -241,22 +241,26 @@ def condition_sql(q: Query, node: Any, types: dict[str, str]) -> str:
     if isinstance(node, IsNull):
         return "(" + quote(node.col.name) + (" IS NOT NULL)" if node.negate else " IS NULL)")
     fallback = "TRUE" if node.when_null else "FALSE"
-    col = _operand(q, node.column, types)
+    col = quote(node.column)
     if isinstance(node, Member):
         inside = "FALSE" if not node.values else col + " IN (" + q.plist(node.values) + ")"
         inside = "NOT (" + inside + ")" if node.negate else inside
-        return "(" + case_when(quote(node.column) + " IS NULL", fallback, inside) + ")"
+        return "(" + case_when(col + " IS NULL", fallback, inside) + ")"
     assert isinstance(node, Compare)
+    left_bool = types.get(node.column) == "bool"
     if isinstance(node.other, Col):
-        other = _operand(q, node.other.name, types)
+        other = quote(node.other.name)
+        if left_bool != (types.get(node.other.name) == "bool"):     # True == 1, as in pandas
+            col, other = _number(q, col, left_bool), _number(q, other, not left_bool)
+    elif left_bool and not isinstance(node.other, bool):
+        col, other = q.d.number(col), q.p(node.other)
     else:
-        other = q.p(int(node.other) if isinstance(node.other, bool) and types[node.column] != "bool"
-                    else node.other)
+        other = q.p(int(node.other) if isinstance(node.other, bool) and not left_bool else node.other)
     return "COALESCE(" + col + " " + _SQL_OPS[node.op] + " " + other + ", " + fallback + ")"
 
 
-def _operand(q: Query, name: str, types: dict[str, str]) -> str:
-    return q.d.number(quote(name)) if types.get(name) == "bool" else quote(name)
+def _number(q: Query, col: str, is_bool: bool) -> str:
+    return q.d.number(col) if is_bool else col
 
 
 # -- column metrics: SQL aggregates ------------------------------------------------------------
