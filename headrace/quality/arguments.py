@@ -108,10 +108,18 @@ def need_bounds(kw: dict[str, Any], kind: BoundKind, *, required: bool = False,
                          "(min_value cannot be greater than max_value)")
 
 
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]|$)")
+
+
 def _comparable(value: Any) -> Any:
+    """Bounds as comparable text: dates and ISO date text alike (a space or a T before the time)."""
     if isinstance(value, dt.datetime):
         return value.replace(tzinfo=None).isoformat()
-    return value.isoformat() if isinstance(value, dt.date) else value
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str) and _ISO_DATE.match(value):
+        return value[:10] + "T" + value[11:] if len(value) > 10 else value
+    return value
 
 
 def need_regex(name: str, regex: Any) -> None:

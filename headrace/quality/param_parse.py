@@ -6,6 +6,8 @@ from typing import Any
 
 from headrace.quality.parse import Arith, Call, Lit, Name, Parser, number, unquote
 
+CALLS = ("now", "today", "date", "datetime", "timedelta")
+
 
 class _ParameterParser(Parser):
     """``expr := term (("+" | "-") term)*``, ``term := unary (("*" | "/") unary)*``,
@@ -42,6 +44,8 @@ class _ParameterParser(Parser):
         return None
 
     def _call(self, name: str) -> Call:
+        if name not in CALLS:
+            raise ValueError(f"{name}() is not available; use {', '.join(c + '()' for c in CALLS)}")
         args: list[Any] = []
         kwargs: list[tuple[str, Any]] = []
         while self.op(")") is None:

@@ -19,10 +19,10 @@ from headrace.quality import CsvFile, DuckDBTable, ParquetFile, PostgresTable
 BACKENDS = ["pandas", "polars", "arrow", "duckdb", "parquet", "csv", "postgresql"]
 
 PG_TYPES = {"int64": "BIGINT", "double": "DOUBLE PRECISION", "string": "TEXT",
-            "large_string": "TEXT", "bool": "BOOLEAN", "date32[day]": "DATE"}
+            "large_string": "TEXT", "bool": "BOOLEAN", "date32[day]": "DATE", "timestamp[us]": "TIMESTAMP"}
 
 CSV_TYPES = {"int64": "BIGINT", "double": "DOUBLE", "string": "VARCHAR", "large_string": "VARCHAR",
-             "bool": "BOOLEAN", "date32[day]": "DATE"}
+             "bool": "BOOLEAN", "date32[day]": "DATE", "timestamp[us]": "TIMESTAMP"}
 
 _names = itertools.count()
 
