@@ -62,6 +62,18 @@ class Frame(ABC):
         """The Python objects of a column whose values differ in type (pandas' object columns)."""
         return None
 
+    def null_count(self, name: str) -> int:
+        return int(self.column(name).null_count)
+
+    def values_at(self, name: str, positions: np.ndarray) -> list[Any]:
+        """The Python values of a column at some rows (the unexpected samples)."""
+        return list(self.column(name).take(positions).to_pylist())
+
+    def native_op(self, op: str, name: str, kw: dict[str, Any]) -> Any:
+        """Unexpected non-null rows computed by the frame library itself (a boolean series of
+        its own, see memory.as_numpy), or None to use Arrow."""
+        return None
+
     @abstractmethod
     def take(self, mask: np.ndarray) -> Any:
         """The rows where mask is True, as a frame of the input's kind."""
@@ -179,6 +191,42 @@ class PolarsFrame(Frame):
 
     def native_type(self, name: str) -> str:
         return str(self.data.schema[name])
+
+    def null_count(self, name: str) -> int:
+        return int(self.data.get_column(name).null_count())
+
+    def types(self) -> dict[str, pa.DataType]:
+        # From the schema: converting every column to Arrow just to name its type costs a copy.
+        import polars as pl
+
+        old = pl.CompatLevel.oldest()
+        return {n: self._cols[n].type if n in self._cols else pl.Series(n, [], dtype=t).to_arrow(compat_level=old).type
+                for n, t in self.data.schema.items()}
+
+    def values_at(self, name: str, positions: np.ndarray) -> list[Any]:
+        return list(self.data.get_column(name).gather(positions).to_arrow().to_pylist())
+
+    def native_op(self, op: str, name: str, kw: dict[str, Any]) -> Any:
+        # Polars' own kernels, multi-threaded and without converting text columns to Arrow.
+        import polars as pl
+
+        s = self.data.get_column(name)
+        if op in ("in_set", "not_in_set") and kw["value_set"] is not None and \
+                (s.dtype == pl.String or s.dtype.is_numeric()):
+            values = [v for v in kw["value_set"] if v is not None]
+            if not all(isinstance(v, str) == (s.dtype == pl.String) for v in values):
+                return None
+            hit = s.is_in(pl.Series(values, dtype=s.dtype).implode()).fill_null(False)
+            return (~hit & s.is_not_null()) if op == "in_set" else hit
+        if op == "between" and s.dtype.is_numeric():
+            lo, hi = kw.get("min_value"), kw.get("max_value")
+            bad = pl.repeat(False, len(s), eager=True)
+            if lo is not None:
+                bad = bad | ((s <= lo) if kw.get("strict_min") else (s < lo))
+            if hi is not None:
+                bad = bad | ((s >= hi) if kw.get("strict_max") else (s > hi))
+            return bad.fill_null(False)
+        return None
 
     def take(self, mask: np.ndarray) -> Any:
         import polars as pl

@@ -41,7 +41,7 @@ class MemorySource:
     def __init__(self, frame: Frame) -> None:
         self.frame = frame
         self.kind = frame.kind
-        self._masks: dict[str, np.ndarray] = {}        # unexpected rows per check, frame positions
+        self._masks: dict[str, Any] = {}        # unexpected rows per check (see as_numpy)
         self._inside: dict[str, np.ndarray] = {}       # rows inside each row condition
         self._schema: dict[str, str] | None = None
 
@@ -81,7 +81,7 @@ class MemorySource:
         m = view._measure_one(e, fmt)
         if inside is not None and e.name in view._masks:
             full = np.zeros(self.frame.num_rows, dtype=bool)
-            full[inside] = view._masks[e.name]
+            full[inside] = as_numpy(view._masks[e.name])
             self._masks[e.name] = full
         return m
 
@@ -99,27 +99,32 @@ class MemorySource:
         bad, missing = self.row_mask(e)
         return self._row_measure(e, bad, missing, fmt)
 
-    def row_mask(self, e: Expectation) -> tuple[np.ndarray, int]:
+    def row_mask(self, e: Expectation) -> tuple[Any, int]:
         """(unexpected rows, rows not looked at) for a row-level check of this view."""
         if e.kind == "multi":
             cols = [self.frame.column(c) for c in e.columns]
             bad, ignored = MULTI_OPS[e.spec.op](cols, e.kwargs, self._raw(e.columns))
             missing = int(np.count_nonzero(ignored))
         else:
-            col = self.frame.column(e.columns[0])
-            op = e.op
-            if op in ("not_null", "null"):
-                nulls = null_mask(col)
-                bad, missing = (nulls if op == "not_null" else ~nulls), 0
-            else:
-                missing = col.null_count
-                if missing == len(col):
-                    bad = np.zeros(len(col), dtype=bool)    # nothing to look at, whatever the type
-                else:
-                    bad = ROW_OPS[op](col, e.kwargs)
-                    if missing:
-                        bad &= ~null_mask(col)
+            bad, missing = self._map_mask(e)
         self._masks[e.name] = bad
+        return bad, missing
+
+    def _map_mask(self, e: Expectation) -> tuple[Any, int]:
+        name, op, n = e.columns[0], e.op, self.frame.num_rows
+        if op in ("not_null", "null"):
+            nulls = null_mask(self.frame.column(name))
+            return (nulls if op == "not_null" else ~nulls), 0
+        missing = self.frame.null_count(name)
+        if missing == n:
+            return np.zeros(n, dtype=bool), missing    # nothing to look at, whatever the type
+        native = self.frame.native_op(op, name, e.kwargs)
+        if native is not None:
+            return native, missing
+        col = self.frame.column(name)
+        bad = ROW_OPS[op](col, e.kwargs)
+        if missing:
+            bad &= ~null_mask(col)
         return bad, missing
 
     def _raw(self, columns: list[str]) -> list[list[Any] | None]:
@@ -144,13 +149,13 @@ class MemorySource:
         m.observed, m.column_type, m.rows = native, ctype, True
         return m
 
-    def _row_measure(self, e: Expectation, bad: np.ndarray, missing: int,
+    def _row_measure(self, e: Expectation, bad: Any, missing: int,
                      fmt: ResultFormat) -> Measure:
-        m = Measure(self.frame.num_rows, missing, int(np.count_nonzero(bad)), rows=True)
+        m = Measure(self.frame.num_rows, missing, _count(bad), rows=True)
         if not m.unexpected_count or fmt is ResultFormat.BOOLEAN_ONLY:
             return m
         full = fmt in (ResultFormat.SUMMARY, ResultFormat.COMPLETE)
-        where = np.flatnonzero(bad) if full else _first_true(bad, PARTIAL_LIMIT)
+        where = _positions(bad, None if full else PARTIAL_LIMIT)
         values = self._values(e, where)
         m.partial = values[:PARTIAL_LIMIT]
         if full:
@@ -164,7 +169,7 @@ class MemorySource:
             raw = self.frame.raw_values(e.columns[0]) if e.kind == "type" else None
             if raw is not None:
                 return [raw[i] for i in where]
-            return list(self.frame.column(e.columns[0]).take(where).to_pylist())
+            return self.frame.values_at(e.columns[0], where)
         cols = [self._column_values(c, where) for c in e.columns]
         if e.spec.op.startswith("pair_"):    # GX lists a pair's values as [A, B]
             return [list(vals) for vals in zip(*cols, strict=True)]
@@ -174,7 +179,7 @@ class MemorySource:
         raw = self.frame.raw_values(name)
         if raw is not None and name in getattr(self.frame, "_mixed", ()):
             return [raw[i] for i in where]
-        return list(self.frame.column(name).take(where).to_pylist())
+        return self.frame.values_at(name, where)
 
     def split(self, checks: list[Expectation]) -> tuple[Any, Any]:
         rows = [e for e in checks if e.row_level]
@@ -185,7 +190,7 @@ class MemorySource:
                     self._measure_in(e, ResultFormat.BOOLEAN_ONLY)
                 except (ConditionError, *ARROW_ERRORS):
                     self._masks[e.name] = np.zeros(self.frame.num_rows, dtype=bool)
-            masks.append(self._masks[e.name])
+            masks.append(as_numpy(self._masks[e.name]))
         n = self.frame.num_rows
         any_bad = np.logical_or.reduce(masks) if masks else np.zeros(n, dtype=bool)
         good = self.frame.take(~any_bad)
@@ -214,6 +219,22 @@ class MemorySource:
         for name, type_ in self.schema().items():  # the frame's own type names, not DuckDB's
             profile["columns"][name]["type"] = type_
         return profile
+
+
+def as_numpy(mask: Any) -> np.ndarray:
+    """A mask as NumPy: frame libraries may give their own (Polars keeps bits packed)."""
+    return mask if isinstance(mask, np.ndarray) else np.asarray(mask.to_numpy(), dtype=bool)
+
+
+def _count(mask: Any) -> int:
+    return int(np.count_nonzero(mask)) if isinstance(mask, np.ndarray) else int(mask.sum())
+
+
+def _positions(mask: Any, k: int | None) -> np.ndarray:
+    if not isinstance(mask, np.ndarray):
+        hits = mask.arg_true()
+        return (hits if k is None else hits.head(k)).to_numpy()
+    return np.flatnonzero(mask) if k is None else _first_true(mask, k)
 
 
 def _first_true(mask: np.ndarray, k: int) -> np.ndarray:

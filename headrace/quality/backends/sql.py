@@ -27,7 +27,7 @@ from headrace.quality.backends.sql_ops import (
     metric_value,
     normalize,
 )
-from headrace.quality.backends.sqltext import alias, both, case_when, count_if, quote, select
+from headrace.quality.backends.sqltext import alias, both, case_when, count_if, select
 from headrace.quality.conditions import ConditionError
 from headrace.quality.evaluate import Measure, text_admitted, type_rows_needed, value_counts, wanted_of
 from headrace.quality.expectation import Expectation
@@ -74,7 +74,7 @@ class SqlSource:
 
     def _predicate(self, q: Query, e: Expectation) -> tuple[str, str]:
         """(unexpected, not looked at) as SQL conditions for a row-level check."""
-        cols = [quote(c) for c in e.columns]
+        cols = [self.d.quote(c) for c in e.columns]
         op = e.op
         if e.kind == "multi":
             bad, ignored = MULTI_PREDICATES[op](q, cols, e.kwargs)
@@ -98,7 +98,7 @@ class SqlSource:
 
     def _rejected_values(self, e: Expectation) -> list[Any]:
         # Parsing rules (strptime, dateutil) exist only in Python: judge each distinct value once.
-        col = quote(e.columns[0])
+        col = self.d.quote(e.columns[0])
         rows = self.rel.fetch(select([col], self.rel.sql, where=col + " IS NOT NULL", distinct=True), {})
         return [r[0] for r in rows if PER_VALUE[e.spec.op](r[0], e.kwargs)]
 
@@ -145,7 +145,7 @@ class SqlSource:
                 pred, ignored = self._predicate(q, e)
                 exprs += [count_if(ignored), count_if(pred)]
             elif e.kind in ("agg", "history") and e.columns:
-                col = quote(e.columns[0])
+                col = self.d.quote(e.columns[0])
                 is_bool = self.schema()[e.columns[0]] == "bool"
                 exprs += ["COUNT(" + col + ")"] + metric_sql(q, e.spec.op, col, e.kwargs, is_bool)
             readers.append((e, start, len(exprs), pred))
@@ -181,7 +181,7 @@ class SqlSource:
         return Measure(n, n - nonnull, observed=observed)
 
     def _value_counts(self, column: str, q: Query, where: str | None) -> list[tuple[Any, int]]:
-        col = quote(column)
+        col = self.d.quote(column)
         sql = select([col, "COUNT(*)"], "__hr_src", where=col + " IS NOT NULL", group_by=col,
                       order_by=col, with_=self._with(q, where))
         return [(normalize(r[0]), int(r[1])) for r in self.rel.fetch(sql, q.params)]
@@ -189,7 +189,7 @@ class SqlSource:
     def _samples(self, e: Expectation, m: Measure, pred: str, q: Query, where: str | None,
                  fmt: ResultFormat) -> None:
         full = fmt in (ResultFormat.SUMMARY, ResultFormat.COMPLETE)
-        cols = [quote(c) for c in e.columns]
+        cols = [self.d.quote(c) for c in e.columns]
         if full or q.needs_rn or where is not None:
             sql = select([RN, *cols], "__hr_src", where=pred, order_by=RN, with_=self._with(q, where, rn=True))
         else:
@@ -225,8 +225,8 @@ class SqlSource:
             q.partition = None
             cases.append(case_when(both(where or "TRUE", pred), self.d.as_text(q.p(e.name))))
         flags = "CONCAT_WS(" + ", ".join([q.p(SEPARATOR), *cases]) + ")" if cases else "''"
-        cols = [quote(c) for c in self.schema()]
-        sql = select([*cols, alias(flags, quote(FAILED_CHECKS_COLUMN))], "__hr_src", order_by=RN,
+        cols = [self.d.quote(c) for c in self.schema()]
+        sql = select([*cols, alias(flags, self.d.quote(FAILED_CHECKS_COLUMN))], "__hr_src", order_by=RN,
                      with_=self._with(q, rn=True))
         table = self.rel.fetch_arrow(sql, q.params)
         failed = pc.not_equal(table.column(FAILED_CHECKS_COLUMN), "")
@@ -242,7 +242,7 @@ class SqlSource:
         exact = set(exact_distinct)
         exprs, spans = ["COUNT(*)"], []
         for name, t in self.schema().items():
-            col = quote(name)
+            col = self.d.quote(name)
             start = len(exprs)
             distinct = "COUNT(DISTINCT " + col + ")" if name in exact else self.d.approx_distinct(col)
             exprs += ["COUNT(" + col + ")", distinct]

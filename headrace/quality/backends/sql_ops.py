@@ -60,6 +60,10 @@ class Dialect:
     def as_text(self, expr: str) -> str:
         return "CAST(" + expr + " AS " + self.text + ")"
 
+    def quote(self, name: str) -> str:
+        """An identifier; double quotes in DuckDB and PostgreSQL (Spark SQL would use backticks)."""
+        return quote(name)
+
 
 class PostgresDialect(Dialect):
     name = "postgresql"
@@ -239,9 +243,9 @@ def condition_sql(q: Query, node: Any, types: dict[str, str]) -> str:
     if isinstance(node, Not):
         return "(NOT " + condition_sql(q, node.part, types) + ")"
     if isinstance(node, IsNull):
-        return "(" + quote(node.col.name) + (" IS NOT NULL)" if node.negate else " IS NULL)")
+        return "(" + q.d.quote(node.col.name) + (" IS NOT NULL)" if node.negate else " IS NULL)")
     fallback = "TRUE" if node.when_null else "FALSE"
-    col = quote(node.column)
+    col = q.d.quote(node.column)
     if isinstance(node, Member):
         inside = "FALSE" if not node.values else col + " IN (" + q.plist(node.values) + ")"
         inside = "NOT (" + inside + ")" if node.negate else inside
@@ -249,7 +253,7 @@ def condition_sql(q: Query, node: Any, types: dict[str, str]) -> str:
     assert isinstance(node, Compare)
     left_bool = types.get(node.column) == "bool"
     if isinstance(node.other, Col):
-        other = quote(node.other.name)
+        other = q.d.quote(node.other.name)
         if left_bool != (types.get(node.other.name) == "bool"):     # True == 1, as in pandas
             col, other = _number(q, col, left_bool), _number(q, other, not left_bool)
     elif left_bool and not isinstance(node.other, bool):
