@@ -117,6 +117,24 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
     return times, value
 
 
+def paired(ours: Callable[[], Any], hand: Callable[[], Any], repeat: int) -> tuple[list[float], Any, list[float], Any]:
+    """Both passes timed in turns (after one warm-up each), so a busy machine slows both alike."""
+    ours(), hand()
+    t_ours: list[float] = []
+    t_hand: list[float] = []
+    v_ours = v_hand = None
+    for _ in range(repeat):
+        for fn, times in ((ours, t_ours), (hand, t_hand)):
+            start = time.perf_counter()
+            value = fn()
+            times.append(time.perf_counter() - start)
+            if fn is ours:
+                v_ours = value
+            else:
+                v_hand = value
+    return t_ours, v_ours, t_hand, v_hand
+
+
 def _fmt(times: list[float]) -> str:
     return f"{statistics.median(times):7.3f} s ({min(times):.3f}-{max(times):.3f})"
 
@@ -151,19 +169,16 @@ def main() -> None:
     print(f"quality bench: {args.rows:,} rows, {len(SUITE)} checks (the seed's five), "
           f"median of {n} (min-max)")
 
-    hand_v, hand = timed(lambda: hand_validate(df), n)
-    ours_v, result = timed(lambda: SUITE.validate(df), n)
+    ours_v, result, hand_v, hand = paired(lambda: SUITE.validate(df), lambda: hand_validate(df), n)
     check_same(result, hand)
     print(line("pandas validate", ours_v, hand_v))
 
-    hand_s, (hg, hb) = timed(lambda: hand_split(df), n)
-    ours_s, (good, bad) = timed(lambda: SUITE.split(df), n)
+    ours_s, (good, bad), hand_s, (hg, hb) = paired(lambda: SUITE.split(df), lambda: hand_split(df), n)
     assert (len(good), len(bad)) == (len(hg), len(hb)) and len(good) + len(bad) == len(df)
     print(line("pandas split (good + bad frames)", ours_s, hand_s))
 
     pdf = pl.from_pandas(df)
-    hand_p, _ = timed(lambda: hand_polars(pdf), n)
-    ours_p, _ = timed(lambda: SUITE.validate(pdf), n)
+    ours_p, _, hand_p, _ = paired(lambda: SUITE.validate(pdf), lambda: hand_polars(pdf), n)
     print(line("polars validate", ours_p, hand_p))
     ours_ps, _ = timed(lambda: SUITE.split(pdf), n)
     print(line("polars split", ours_ps, None))
@@ -171,8 +186,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "sales.parquet"
         pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path)
-        hand_q, _ = timed(lambda: hand_parquet(path), n)
-        ours_q, _ = timed(lambda: SUITE.validate(ParquetFile(path)), n)
+        ours_q, _, hand_q, _ = paired(lambda: SUITE.validate(ParquetFile(path)), lambda: hand_parquet(path), n)
         print(line("parquet validate (DuckDB SQL)", ours_q, hand_q))
     with tempfile.TemporaryDirectory() as home:
         os.environ["HEADRACE_HOME"] = home  # the gate records its task run and profile here
