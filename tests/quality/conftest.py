@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,15 +11,16 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import sqlalchemy as sa
 from qdata import sample_table
-from sqlalchemy import create_engine, text
+from sqlalchemy.dialects import postgresql as pg
 
 from headrace.quality import CsvFile, DuckDBTable, ParquetFile, PostgresTable
 
 BACKENDS = ["pandas", "polars", "arrow", "duckdb", "parquet", "csv", "postgresql"]
 
-PG_TYPES = {"int64": "BIGINT", "double": "DOUBLE PRECISION", "string": "TEXT",
-            "large_string": "TEXT", "bool": "BOOLEAN", "date32[day]": "DATE", "timestamp[us]": "TIMESTAMP"}
+PG_TYPES = {"int64": sa.BigInteger, "double": pg.DOUBLE_PRECISION, "string": sa.Text,
+            "large_string": sa.Text, "bool": sa.Boolean, "date32[day]": sa.Date, "timestamp[us]": sa.DateTime}
 
 CSV_TYPES = {"int64": "BIGINT", "double": "DOUBLE", "string": "VARCHAR", "large_string": "VARCHAR",
              "bool": "BOOLEAN", "date32[day]": "DATE", "timestamp[us]": "TIMESTAMP"}
@@ -28,16 +29,14 @@ _names = itertools.count()
 
 
 def _postgres(table: pa.Table, pg_url: str) -> PostgresTable:
+    """The table in PostgreSQL, written through SQLAlchemy constructs (names quoted, values bound)."""
     name = f"q{next(_names)}"
-    cols = ", ".join(f'"{f.name}" {PG_TYPES[str(f.type)]}' for f in table.schema)
-    engine = create_engine(pg_url)
+    target = sa.Table(name, sa.MetaData(), *(sa.Column(f.name, PG_TYPES[str(f.type)]()) for f in table.schema))
+    engine = sa.create_engine(pg_url)
     with engine.begin() as conn:
-        conn.execute(text(f'CREATE TABLE "{name}" ({cols})'))
+        target.create(conn)
         if table.num_rows:
-            keys = [f"c{i}" for i in range(table.num_columns)]
-            sql = f'INSERT INTO "{name}" VALUES ({", ".join(":" + k for k in keys)})'
-            rows = [dict(zip(keys, r, strict=True)) for r in zip(*table.to_pydict().values(), strict=True)]
-            conn.execute(text(sql), rows)
+            conn.execute(target.insert(), table.to_pylist())
     engine.dispose()
     return PostgresTable(name, pg_url)
 
@@ -69,6 +68,15 @@ def convert(kind: str, table: pa.Table, tmp_path: Path, request: pytest.FixtureR
     if kind == "postgresql":
         return _postgres(table, request.getfixturevalue("pg_url"))
     raise ValueError(kind)
+
+
+@pytest.fixture(autouse=True)
+def _close_pg_connections() -> Iterator[None]:
+    """Each test's schema is a database URL of its own: give its pooled connections back."""
+    yield
+    from headrace.quality.backends.sources import close_engines
+
+    close_engines()
 
 
 @pytest.fixture(params=BACKENDS)

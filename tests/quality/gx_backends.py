@@ -19,6 +19,7 @@ from gx_cases import Case, arrow_from_pandas, datasets, pandas_frame, sql_table
 from psycopg import sql
 
 from headrace.quality import DuckDBTable, ParquetFile, PostgresTable
+from headrace.quality.backends.sources import close_engines
 
 PG_TYPES = {"int8": "SMALLINT", "int16": "SMALLINT", "int32": "INTEGER", "int64": "BIGINT",
             "float": "REAL", "double": "DOUBLE PRECISION", "string": "TEXT", "bool": "BOOLEAN",
@@ -78,10 +79,7 @@ def in_databases(tables: dict[Any, pa.Table], tmp: Path, pg_url: str) -> Iterato
         yield out
     finally:
         con.close()
-        from headrace.quality.backends.sources import _ENGINES
-
-        for engine in _ENGINES.values():
-            engine.dispose()
+        close_engines()
         with psycopg.connect(libpq, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 

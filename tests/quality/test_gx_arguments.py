@@ -168,3 +168,12 @@ def test_per_check_result_format_and_gx_options_are_accepted() -> None:
     assert r.unexpected_list == [20] and e.meta == {"owner": "ops"}
     r = PandasDataset(df).expect_column_values_to_be_between("x", 0, 10, result_format={"result_format": "SUMMARY"})
     assert r.partial_unexpected_counts == [{"value": 20, "count": 1}]
+
+
+def test_results_read_like_gx_results() -> None:
+    r = PandasDataset(pd.DataFrame({"x": [1, 5]})).expect_column_values_to_be_in_set(
+        "x", [1], result_format="COMPLETE")
+    assert r["success"] is False and r["result"]["unexpected_list"] == [5]
+    assert r.to_json_dict()["result"]["unexpected_index_list"] == [1]
+    with pytest.raises(KeyError, match="a result has success"):
+        r["nope"]

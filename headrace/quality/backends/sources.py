@@ -158,20 +158,34 @@ class CsvFile:
         return hash(str(self.path))
 
 
-_ENGINES: dict[str, Any] = {}
+_ENGINES: dict[str, Any] = {}      # most recently used last
 _ENGINES_LOCK = threading.Lock()
+MAX_ENGINES = 4                    # databases whose connections are kept between checks
+POOL = {"pool_size": 2, "max_overflow": 4}
 
 
 def _pg_engine(url: str) -> Any:
+    """A pooled engine per database; the least recently used beyond MAX_ENGINES is closed, so a
+    process that checks many databases does not hold their connections forever."""
     from sqlalchemy import create_engine
 
     from headrace.store.base import normalize_url
 
     key = normalize_url(url)
     with _ENGINES_LOCK:
-        if key not in _ENGINES:
-            _ENGINES[key] = create_engine(key, pool_pre_ping=True)
-        return _ENGINES[key]
+        engine = _ENGINES.pop(key, None) or create_engine(key, pool_pre_ping=True, **POOL)
+        _ENGINES[key] = engine
+        while len(_ENGINES) > MAX_ENGINES:
+            _ENGINES.pop(next(iter(_ENGINES))).dispose()
+        return engine
+
+
+def close_engines() -> None:
+    """Close every pooled PostgreSQL connection of the quality checks."""
+    with _ENGINES_LOCK:
+        for engine in _ENGINES.values():
+            engine.dispose()
+        _ENGINES.clear()
 
 
 class _PostgresRelation(SqlRelation):
