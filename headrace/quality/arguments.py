@@ -70,13 +70,14 @@ def need_number(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be a number, not {value!r}")
 
 
-def _bound_kind(value: Any) -> str:
+def bound_kind(value: Any) -> str:
+    """bool, number, string, date or the type's name: what a bound is compared as."""
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int | float):
         return "number"
     if isinstance(value, str):
-        return "text"
+        return "string"
     if isinstance(value, dt.date):
         return "date"
     return type(value).__name__
@@ -89,19 +90,19 @@ def need_bounds(kw: dict[str, Any], kind: BoundKind, *, required: bool = False,
     for key, value in (("min_value", lo), ("max_value", hi)):
         if value is None or is_parameter(value):
             continue
-        got = _bound_kind(value)
+        got = bound_kind(value)
         if kind == "int" and got != "number" or kind == "int" and not float(value).is_integer():
             raise ValueError(f"{key} must be an integer or None (min_value and max_value must be "
                              f"integers), not {value!r}")
         if kind == "number" and got != "number":
             raise ValueError(f"{key} must be a number or None, not {value!r}")
-        if kind == "any" and got not in ("number", "text", "date"):
+        if kind == "any" and got not in ("number", "string", "date"):
             raise ValueError(f"{key} must be a number, a string, a date or None, not {value!r}")
     if required and lo is None and hi is None:
         raise ValueError("give min_value, max_value or both (min_value and max_value cannot both be None)")
     if lo is None or hi is None or is_parameter(lo) or is_parameter(hi):
         return
-    if _bound_kind(lo) != _bound_kind(hi) and {_bound_kind(lo), _bound_kind(hi)} != {"text", "date"}:
+    if bound_kind(lo) != bound_kind(hi) and {bound_kind(lo), bound_kind(hi)} != {"string", "date"}:
         raise ValueError(f"min_value {lo!r} and max_value {hi!r} must be of the same type")
     if ordered and _comparable(lo) > _comparable(hi):
         raise ValueError(f"min_value {lo!r} is greater than max_value {hi!r} "

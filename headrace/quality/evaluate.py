@@ -7,10 +7,10 @@ the same answers.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from headrace.quality.arguments import bound_kind
 from headrace.quality.expectation import Expectation
 from headrace.quality.results import PARTIAL_LIMIT, ExpectationResult, ResultFormat, plain
 from headrace.quality.types import (
@@ -95,16 +95,6 @@ def _set_problem(e: Expectation, col_type: str) -> str | None:
     return None
 
 
-def _kind_of_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "date" if isinstance(value, dt.date) else type(value).__name__
-
-
 def _bounds_problem(e: Expectation, col_type: str) -> str | None:
     # Engines differ on implicit casts (DuckDB casts '5' to 5, Arrow refuses), so a bound
     # of another kind than the column is an error everywhere; date text is read as a date.
@@ -119,7 +109,7 @@ def _bounds_problem(e: Expectation, col_type: str) -> str | None:
             if as_time(col_type, bound) is None:
                 return f"column {e.columns[0]!r} has type {col_type}; {key} {bound!r} is not a date or time"
             continue
-        if _kind_of_value(bound) != want:
+        if bound_kind(bound) != want:
             return (f"column {e.columns[0]!r} has type {col_type}; {key} {bound!r} "
                     "cannot be compared with it (column values, min_value and max_value must "
                     "be of the same type)")
