@@ -232,7 +232,11 @@ def _reference_bad(rows: list[tuple[Any, Any]]) -> int:
 
 
 def _arrow(frame: Any) -> pa.Table:
-    return frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+    if isinstance(frame, pa.Table):
+        return frame
+    if hasattr(frame, "to_arrow"):          # Polars
+        return frame.to_arrow()
+    return pa.Table.from_pandas(frame, preserve_index=False)
 
 
 def test_a_gate_quarantines_only_rows_inside_the_condition() -> None:
@@ -301,3 +305,17 @@ def test_condition_masks_are_numpy_bools() -> None:
     df = TABLE.to_pandas()
     assert rows_inside(df, "s in ['a']") == [0, 3, 6]
     assert np.asarray(rows_inside(df, "x != 1")).dtype.kind == "i"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_split_with_conditions_is_the_same_everywhere(everywhere: dict[str, Any], backend: str) -> None:
+    suite = Suite("s", [
+        expect.column_values_to_be_between("x", max_value=4, row_condition="s == 'a'", name="small a"),
+        expect.column_values_to_be_unique("s", row_condition='col("x") > 1', name="unique s"),
+        expect.column_values_to_be_decreasing("f", row_condition="ok", name="falling f"),
+    ])
+    good, bad = suite.split(everywhere[backend])
+    good, bad = _arrow(good), _arrow(bad)
+    assert sorted(good.column("id").to_pylist() + bad.column("id").to_pylist()) == list(range(8))
+    flagged = dict(zip(bad.column("id").to_pylist(), bad.column("_failed_checks").to_pylist(), strict=True))
+    assert flagged == {1: "unique s", 2: "falling f", 5: "unique s", 6: "falling f"}
