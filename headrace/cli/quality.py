@@ -83,13 +83,33 @@ def report_cmd(run_id: str, output: Path) -> None:
 @quality.command("validate")
 @click.argument("suite_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("data")
-def validate_cmd(suite_file: Path, data: str) -> None:
-    """Run the suite in SUITE_FILE (YAML) on DATA (a .parquet or .csv path)."""
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="A value for {$PARAMETER: NAME} arguments of the suite (repeatable).")
+@click.option("--result-format", default="BASIC", show_default=True,
+              type=click.Choice(["BOOLEAN_ONLY", "BASIC", "SUMMARY", "COMPLETE"], case_sensitive=False))
+def validate_cmd(suite_file: Path, data: str, params: tuple[str, ...], result_format: str) -> None:
+    """Run the suite in SUITE_FILE (YAML) on DATA (a .parquet or .csv path); exit 1 if a check fails."""
     from headrace.quality import Suite
 
-    result = Suite.from_yaml(suite_file).validate(data)
+    parameters = {}
+    for item in params:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--param")
+        parameters[name.strip()] = _value(value)
+    result = Suite.from_yaml(suite_file).validate(data, result_format, parameters=parameters)
     console.print(result.summary(), markup=False)
+    if result_format.upper() != "BASIC":
+        console.print(json.dumps(result.to_dict(), indent=2, default=str), markup=False)
     raise click.exceptions.Exit(0 if result.success else 1)
+
+
+def _value(text: str) -> Any:
+    """A --param value: a JSON number, boolean or list where it reads as one, else the text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 @quality.command("list")

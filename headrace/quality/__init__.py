@@ -17,7 +17,9 @@ DuckDB; PostgreSQL tables as one SQL query on the server. Every backend gives th
 results; in pandas a NaN is a null, as pandas itself has it. ``split`` on a file or
 table returns Arrow tables. Two kinds of check read each *distinct* value in Python
 (strftime and dateutil parsing, the distinct-set checks); no row is pulled for them.
-A new engine (Spark) plugs in with ``register_backend`` and the ``Source`` protocol.
+A new engine plugs in with ``register_backend``: a SQL engine (Spark SQL) with a
+``SqlRelation`` and a ``Dialect`` wrapped in ``SqlSource``; anything else with the
+``Source`` protocol. Checks may be limited to rows with ``row_condition``.
 """
 
 from headrace.quality import expect
@@ -28,7 +30,9 @@ from headrace.quality.backends import (
     open_source,
     register_backend,
 )
-from headrace.quality.backends.sources import CsvFile, DuckDBTable, ParquetFile, PostgresTable
+from headrace.quality.backends.sources import CsvFile, DuckDBTable, ParquetFile, PostgresTable, SqlRelation
+from headrace.quality.backends.sql import SqlSource
+from headrace.quality.backends.sql_ops import Dialect
 from headrace.quality.dataset import Dataset, PandasDataset
 from headrace.quality.expectation import REGISTRY, Expectation, make
 from headrace.quality.gate import GateOutcome
@@ -36,8 +40,8 @@ from headrace.quality.results import ExpectationResult, ResultFormat, SuiteResul
 from headrace.quality.suite import Suite
 
 __all__ = [
-    "FAILED_CHECKS_COLUMN", "REGISTRY", "Backend", "CsvFile", "Dataset", "DuckDBTable", "Expectation",
-    "ExpectationResult", "GateOutcome", "PandasDataset", "ParquetFile", "PostgresTable",
-    "ResultFormat", "Source", "Suite", "SuiteResult", "expect", "make", "open_source",
-    "register_backend",
+    "FAILED_CHECKS_COLUMN", "REGISTRY", "Backend", "CsvFile", "Dataset", "Dialect", "DuckDBTable",
+    "Expectation", "ExpectationResult", "GateOutcome", "PandasDataset", "ParquetFile", "PostgresTable",
+    "ResultFormat", "Source", "SqlRelation", "SqlSource", "Suite", "SuiteResult", "expect", "make",
+    "open_source", "register_backend",
 ]

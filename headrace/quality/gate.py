@@ -15,20 +15,33 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 
 from headrace.errors import QualityGateFailed
 from headrace.quality.backends import open_source
+from headrace.quality.expectation import Expectation
 from headrace.quality.results import ResultFormat, SuiteResult
-from headrace.quality.suite import run_checks, runnable_row_checks
-
-if TYPE_CHECKING:
-    from headrace.quality.suite import Suite
+from headrace.quality.run import run_checks, runnable_row_checks
 
 log = logging.getLogger("headrace.quality")
 RUN_ID_COLUMN = "_run_id"
+
+
+class Suite(Protocol):
+    """What a gate needs of a suite (``headrace.quality.Suite``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def on_failure(self) -> str: ...
+
+    @property
+    def expectations(self) -> list[Expectation]: ...
+
+    last_outcome: Any
 
 
 @dataclass

@@ -19,7 +19,10 @@ class ResultFormat(str, Enum):
     COMPLETE = "COMPLETE"
 
     @classmethod
-    def parse(cls, value: str | ResultFormat) -> ResultFormat:
+    def parse(cls, value: str | ResultFormat | dict[str, Any]) -> ResultFormat:
+        """A level from its name (any case) or GX's ``{"result_format": "COMPLETE"}``."""
+        if isinstance(value, dict):
+            value = value.get("result_format", "BASIC")
         try:
             return cls(str(value.value if isinstance(value, ResultFormat) else value).upper())
         except ValueError:
@@ -55,11 +58,19 @@ class ExpectationResult:
     def observed_value(self) -> Any:
         return self.result.get("observed_value")
 
+    def __getitem__(self, key: str) -> Any:
+        """GX's dict access: ``r["success"]``, ``r["result"]["unexpected_list"]``."""
+        if key in ("success", "result", "exception_info", "expectation_type", "kwargs", "name"):
+            return getattr(self, key)
+        raise KeyError(f"{key!r}; a result has success, result, exception_info, expectation_type, kwargs")
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "expectation_type": self.expectation_type,
                 "kwargs": _plain(self.kwargs), "success": self.success,
                 "result": _plain(self.result), "exception_info": self.exception_info,
                 "note": self.note, "row_level": self.row_level}
+
+    to_json_dict = to_dict
 
     def summary(self) -> str:
         mark = "PASS" if self.success else "FAIL"

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
 from headrace.errors import QualityError
-from headrace.quality.backends import Source, open_source
-from headrace.quality.evaluate import (
-    Measure,
-    error_result,
-    finish,
-    schema_problem,
-    table_observation,
-)
+from headrace.quality.backends import open_source
 from headrace.quality.expectation import Expectation
-from headrace.quality.history import judge_history
-from headrace.quality.results import ExpectationResult, ResultFormat, SuiteResult
+from headrace.quality.gate import run_gate
+from headrace.quality.results import ResultFormat, SuiteResult
+from headrace.quality.run import run_checks, runnable_row_checks
+from headrace.quality.yamlio import dump_suite, load_suite
 
 log = logging.getLogger("headrace.quality")
 
@@ -69,24 +64,29 @@ class Suite:
 
     # -- running -----------------------------------------------------------------------------
     def validate(self, data: Any, result_format: str | ResultFormat = ResultFormat.BASIC, *,
-                 history: list[dict[str, Any]] | None = None) -> SuiteResult:
-        """Run every check on ``data``; ``history`` is past profiles for the history checks."""
-        return run_checks(self.name, self.expectations, open_source(data),
-                          ResultFormat.parse(result_format), history)
+                 history: list[dict[str, Any]] | None = None, parameters: dict[str, Any] | None = None,
+                 now: dt.datetime | None = None) -> SuiteResult:
+        """Run every check on ``data``.
 
-    def split(self, data: Any) -> tuple[Any, Any]:
+        ``history`` is past profiles for the history checks; ``parameters`` are the values
+        of ``{"$PARAMETER": ...}`` arguments; ``now`` is the clock their ``now()`` reads.
+        """
+        return run_checks(self.name, self.expectations, open_source(data),
+                          ResultFormat.parse(result_format), history, parameters, now)
+
+    def split(self, data: Any, *, parameters: dict[str, Any] | None = None,
+              now: dt.datetime | None = None) -> tuple[Any, Any]:
         """``(good, bad)`` rows under the row-level checks, as frames of the input's kind.
 
         ``bad`` has a ``_failed_checks`` column naming the checks each row failed,
-        joined by ``"; "``. Aggregate and table checks do not take part.
+        joined by ``"; "``. Aggregate and table checks do not take part; a row outside
+        a check's ``row_condition`` is never blamed on it.
         """
         source = open_source(data)
-        return source.split(runnable_row_checks(self.expectations, source))
+        return source.split(runnable_row_checks(self.expectations, source, parameters, now))
 
     def gate(self, data: Any, *, quarantine_to: Any = None) -> Any:
         """Apply the suite's policy inside a flow (recorded as a task run); returns the rows to load."""
-        from headrace.quality.gate import run_gate
-
         return run_gate(self, data, quarantine_to=quarantine_to)
 
     # -- saving ------------------------------------------------------------------------------
@@ -95,51 +95,17 @@ class Suite:
                 "expectations": [e.to_config() for e in self.expectations]}
 
     def to_yaml(self, path: str | Path | None = None) -> str:
-        from headrace.quality.yamlio import dump_suite
-
-        return dump_suite(self, path)
+        return dump_suite(self.to_dict(), path)
 
     save = to_yaml
 
     @classmethod
     def from_yaml(cls, source: str | Path) -> Suite:
         """Load a suite from a YAML file path or YAML text; errors name the line."""
-        from headrace.quality.yamlio import load_suite
-
-        return load_suite(source)
+        name, checks, on_failure, where = load_suite(source)
+        try:
+            return cls(name, checks, on_failure=on_failure)
+        except QualityError as exc:
+            raise QualityError(f"{where}: {exc}") from None
 
     load = from_yaml
-
-
-def runnable_row_checks(checks: list[Expectation], source: Source) -> list[Expectation]:
-    schema = source.schema()
-    return [e for e in checks if e.row_level and schema_problem(e, schema) is None]
-
-
-def run_checks(suite: str, checks: list[Expectation], source: Source, fmt: ResultFormat,
-               history: list[dict[str, Any]] | None = None) -> SuiteResult:
-    """Schema checks first (no data read), then one measuring pass for the rest."""
-    started = time.perf_counter()
-    schema = source.schema()
-    done: dict[str, ExpectationResult] = {}
-    todo: list[Expectation] = []
-    for e in checks:
-        problem = schema_problem(e, schema)
-        if problem is not None:
-            done[e.name] = error_result(e, problem)
-        elif e.kind == "table" and e.spec.op != "row_count":
-            done[e.name] = finish(e, Measure(observed=table_observation(e, schema)), fmt)
-        else:
-            todo.append(e)
-    measures = source.measure(todo, fmt) if todo else {}
-    for e in todo:
-        m = measures[e.name]
-        done[e.name] = judge_history(e, m, history, fmt) if e.kind == "history" else finish(e, m, fmt)
-    results = [done[e.name] for e in checks]
-    ok = sum(r.success for r in results)
-    stats = {"evaluated_expectations": len(results), "successful_expectations": ok,
-             "unsuccessful_expectations": len(results) - ok,
-             "success_percent": 100.0 * ok / len(results) if results else 100.0,
-             "backend": source.kind, "seconds": round(time.perf_counter() - started, 6)}
-    log.debug("suite %s on %s: %s/%s passed", suite, source.kind, ok, len(results))
-    return SuiteResult(suite, results, stats)

@@ -11,15 +11,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
 from headrace.errors import QualityError
-from headrace.quality.expectation import make
-
-if TYPE_CHECKING:
-    from headrace.quality.suite import Suite
+from headrace.quality.expectation import Expectation, make
 
 LINE = "__line__"
 
@@ -45,10 +42,8 @@ def _strip(value: Any) -> Any:
     return value
 
 
-def load_suite(source: str | Path) -> Suite:
-    """A suite from a YAML file or YAML text."""
-    from headrace.quality.suite import Suite
-
+def load_suite(source: str | Path) -> tuple[str, list[Expectation], Any, str]:
+    """(name, checks, on_failure, where) of a suite in a YAML file or YAML text."""
     where, text = _read(source)
     try:
         doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
@@ -58,10 +53,7 @@ def load_suite(source: str | Path) -> Suite:
         raise QualityError(f"{where}: a suite is a mapping with 'suite' and an 'expectations' list")
     name = doc.get("suite") or doc.get("name") or doc.get("expectation_suite_name")
     checks = [_expectation(item, where, doc.get(LINE, 1)) for item in doc.get("expectations") or []]
-    try:
-        return Suite(str(name), checks, on_failure=doc.get("on_failure", "halt"))
-    except QualityError as exc:
-        raise QualityError(f"{where}:{doc.get(LINE, 1)}: {exc}") from None
+    return str(name), checks, doc.get("on_failure", "halt"), f"{where}:{doc.get(LINE, 1)}"
 
 
 def _read(source: str | Path) -> tuple[str, str]:
@@ -94,9 +86,9 @@ def _expectation(item: Any, where: str, parent_line: int) -> Any:
         raise QualityError(f"{where}:{line}: {exc}") from None
 
 
-def dump_suite(suite: Suite, path: str | Path | None = None) -> str:
-    """The suite as YAML text; also written to ``path`` when given."""
-    text = yaml.safe_dump(suite.to_dict(), sort_keys=False, default_flow_style=None)
+def dump_suite(suite: dict[str, Any], path: str | Path | None = None) -> str:
+    """A suite's ``to_dict()`` as YAML text; also written to ``path`` when given."""
+    text = yaml.safe_dump(suite, sort_keys=False, default_flow_style=None)
     if path is not None:
         Path(path).write_text(text, encoding="utf-8")
     return text

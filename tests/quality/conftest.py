@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,33 +11,32 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import sqlalchemy as sa
 from qdata import sample_table
-from sqlalchemy import create_engine, text
+from sqlalchemy.dialects import postgresql as pg
 
 from headrace.quality import CsvFile, DuckDBTable, ParquetFile, PostgresTable
 
 BACKENDS = ["pandas", "polars", "arrow", "duckdb", "parquet", "csv", "postgresql"]
 
-PG_TYPES = {"int64": "BIGINT", "double": "DOUBLE PRECISION", "string": "TEXT",
-            "large_string": "TEXT", "bool": "BOOLEAN", "date32[day]": "DATE"}
+PG_TYPES = {"int64": sa.BigInteger, "double": pg.DOUBLE_PRECISION, "string": sa.Text,
+            "large_string": sa.Text, "bool": sa.Boolean, "date32[day]": sa.Date, "timestamp[us]": sa.DateTime}
 
 CSV_TYPES = {"int64": "BIGINT", "double": "DOUBLE", "string": "VARCHAR", "large_string": "VARCHAR",
-             "bool": "BOOLEAN", "date32[day]": "DATE"}
+             "bool": "BOOLEAN", "date32[day]": "DATE", "timestamp[us]": "TIMESTAMP"}
 
 _names = itertools.count()
 
 
 def _postgres(table: pa.Table, pg_url: str) -> PostgresTable:
+    """The table in PostgreSQL, written through SQLAlchemy constructs (names quoted, values bound)."""
     name = f"q{next(_names)}"
-    cols = ", ".join(f'"{f.name}" {PG_TYPES[str(f.type)]}' for f in table.schema)
-    engine = create_engine(pg_url)
+    target = sa.Table(name, sa.MetaData(), *(sa.Column(f.name, PG_TYPES[str(f.type)]()) for f in table.schema))
+    engine = sa.create_engine(pg_url)
     with engine.begin() as conn:
-        conn.execute(text(f'CREATE TABLE "{name}" ({cols})'))
+        target.create(conn)
         if table.num_rows:
-            keys = [f"c{i}" for i in range(table.num_columns)]
-            sql = f'INSERT INTO "{name}" VALUES ({", ".join(":" + k for k in keys)})'
-            rows = [dict(zip(keys, r, strict=True)) for r in zip(*table.to_pydict().values(), strict=True)]
-            conn.execute(text(sql), rows)
+            conn.execute(target.insert(), table.to_pylist())
     engine.dispose()
     return PostgresTable(name, pg_url)
 
@@ -71,6 +70,15 @@ def convert(kind: str, table: pa.Table, tmp_path: Path, request: pytest.FixtureR
     raise ValueError(kind)
 
 
+@pytest.fixture(autouse=True)
+def _close_pg_connections() -> Iterator[None]:
+    """Each test's schema is a database URL of its own: give its pooled connections back."""
+    yield
+    from headrace.quality.backends.sources import close_engines
+
+    close_engines()
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -85,3 +93,28 @@ def to_data(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Cal
 @pytest.fixture
 def data(to_data: Callable[[pa.Table], Any]) -> Any:
     return to_data(sample_table())
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The GX conformance counts per backend, or a visible note that the cases did not run."""
+    import sys
+
+    module = sys.modules.get("test_gx_conformance")
+    report = getattr(module, "REPORT", None)
+    if report is None:
+        return
+    write = terminalreporter.write_line
+    if "missing" in report:
+        terminalreporter.section("GX conformance", yellow=True)
+        write(f"NOT RUN: Great Expectations' test definitions are missing at {report['missing']}")
+        return
+    if "results" not in report:
+        return
+    terminalreporter.section("GX conformance")
+    gx_pandas = sum(1 for c in report["cases"] if c.runs_on("pandas"))
+    for backend, results in report["results"].items():
+        passed = report.get("passed", {}).get(backend, "?")
+        extra = f" (GX runs {gx_pandas} cases on pandas)" if backend == "pandas" else ""
+        held = report["not_held"].get(backend)
+        extra += f"; {held} cases read a mixed-type column only pandas holds" if held else ""
+        write(f"{backend:<11} {passed}/{len(results)} cases pass{extra}")

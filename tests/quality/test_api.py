@@ -125,6 +125,25 @@ def test_cli_validate_a_yaml_suite_on_a_file(tmp_path: Path) -> None:
     assert main(["quality", "validate", str(suite_file), str(data)]) == 0
 
 
+def test_cli_validate_takes_parameters_and_conditions(tmp_path: Path, capsys: Any) -> None:
+    suite_file = tmp_path / "p.yaml"
+    suite_file.write_text(textwrap.dedent("""\
+        suite: params
+        expectations:
+          - expect_column_values_to_be_between:
+              column: revenue
+              min_value: {$PARAMETER: floor}
+              row_condition: "region == 'North'"
+        """))
+    data = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"revenue": [5.0, -1.0, 7.0], "region": ["North", "South", "North"]}), data)
+    assert main(["quality", "validate", str(suite_file), str(data), "--param", "floor=0"]) == 0
+    assert main(["quality", "validate", str(suite_file), str(data), "--param", "floor=6",
+                 "--result-format", "COMPLETE"]) == 1
+    out = capsys.readouterr().out
+    assert '"unexpected_list": [\n' in out and "5.0" in out and "-1.0" not in out
+
+
 def test_history_chart_marks_today() -> None:
     svg = history_chart([1.0, 2.0, 3.0], 10.0, 0.0, 4.0, ok=False)
     assert svg.startswith("<svg") and "#c0262d" in svg and "polyline" in svg

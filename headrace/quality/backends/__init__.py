@@ -6,47 +6,12 @@ A backend turns user data into a :class:`Source` if it recognises it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any
 
 from headrace.errors import QualityError
-from headrace.quality.evaluate import Measure
-from headrace.quality.expectation import Expectation
-from headrace.quality.results import ResultFormat
+from headrace.quality.backends.base import FAILED_CHECKS_COLUMN, SEPARATOR, Backend, Source
 
-FAILED_CHECKS_COLUMN = "_failed_checks"
-SEPARATOR = "; "
-
-
-class Source(Protocol):
-    """Data a suite can be run on."""
-
-    kind: str
-
-    def schema(self) -> dict[str, str]:
-        """Column name -> canonical type (see ``headrace.quality.types``), in table order."""
-        ...
-
-    def measure(self, checks: list[Expectation], fmt: ResultFormat) -> dict[str, Measure]:
-        """Measure every check (row-level and aggregate) in as few passes as possible."""
-        ...
-
-    def split(self, checks: list[Expectation]) -> tuple[Any, Any]:
-        """(good, bad) rows for the row-level checks; bad gets FAILED_CHECKS_COLUMN."""
-        ...
-
-    def profile(self, exact_distinct: Iterable[str] = ()) -> dict[str, Any]:
-        """Row count and per-column statistics, for history checks (see SqlSource.profile)."""
-        ...
-
-
-class Backend(Protocol):
-    name: str
-
-    def open(self, data: Any) -> Source | None:
-        """A Source over ``data``, or None when this backend does not handle it."""
-        ...
-
+__all__ = ["FAILED_CHECKS_COLUMN", "SEPARATOR", "Backend", "Source", "open_source", "register_backend"]
 
 _BACKENDS: list[Backend] = []
 

@@ -15,6 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headrace.quality.arguments import IGNORE_RULE
+
 Column: TypeAlias = Any  # pa.Array or pa.ChunkedArray: both answer the same calls
 RowOp = Callable[[Column, dict[str, Any]], np.ndarray]
 
@@ -35,7 +37,10 @@ def null_mask(col: Column) -> np.ndarray:
 
 
 def _value_set(col: Column, values: Any) -> pa.Array:
-    arr = pa.array(list(values))
+    values = [v for v in values if v is not None]   # nulls are never checked
+    if not values:
+        return pa.array([], type=col.type)
+    arr = pa.array(values)
     try:
         return arr.cast(col.type)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
@@ -54,6 +59,8 @@ def _outside(values: Column, kw: dict[str, Any]) -> np.ndarray:
 
 
 def _in_set(col: Column, kw: dict[str, Any]) -> np.ndarray:
+    if kw["value_set"] is None:     # no constraint
+        return np.zeros(len(col), dtype=bool)
     return ~to_mask(pc.is_in(col, value_set=_value_set(col, kw["value_set"])))
 
 
@@ -154,6 +161,7 @@ def _monotonic(decreasing: bool) -> RowOp:
 
 
 ROW_OPS: dict[str, RowOp] = {
+    "mismatch": lambda col, kw: np.ones(len(col), dtype=bool),   # every value: see run.py
     "between": lambda col, kw: _outside(col, kw),
     "in_set": _in_set, "not_in_set": _not_in_set, "unique": _unique,
     "regex": _regex, "not_regex": _not_regex,
@@ -166,48 +174,77 @@ ROW_OPS: dict[str, RowOp] = {
 
 
 # -- rows over several columns: (unexpected, ignored) ----------------------------------------
+# ``raw`` holds the Python values of pandas object columns (None for typed columns): a pair
+# with such a column compares value by value, as pandas does.
 
-def _ignored(nulls: list[np.ndarray], rule: str) -> np.ndarray:
-    if rule == "neither":
+def ignored_rows(nulls: list[np.ndarray], rule: str) -> np.ndarray:
+    """Rows skipped by ignore_row_if: all / any of the columns null, or never."""
+    kind = IGNORE_RULE[rule]
+    if kind == "never":
         return np.zeros(len(nulls[0]), dtype=bool)
-    reduce = np.logical_or if rule == "either_value_is_missing" else np.logical_and
-    return reduce.reduce(nulls)
+    return (np.logical_or if kind == "any" else np.logical_and).reduce(nulls)
 
 
-def compound_unique(cols: list[Column], kw: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    ignored = np.logical_and.reduce([null_mask(c) for c in cols])
+def compound_unique(cols: list[Column], kw: dict[str, Any], raw: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    ignored = ignored_rows([null_mask(c) for c in cols], kw.get("ignore_row_if", "all_values_are_missing"))
     codes = []
     for col in cols:
         enc = pc.dictionary_encode(col).combine_chunks() if isinstance(col, pa.ChunkedArray) \
             else pc.dictionary_encode(col)
         codes.append(pc.fill_null(enc.indices, -1).to_numpy().astype(np.int64) + 1)
     keys = np.stack(codes, axis=1)[~ignored]
-    _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
     bad = np.zeros(len(ignored), dtype=bool)
-    bad[np.flatnonzero(~ignored)] = counts[inverse.ravel()] > 1
+    if len(keys):
+        _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+        bad[np.flatnonzero(~ignored)] = counts[inverse.ravel()] > 1
     return bad, ignored
 
 
-def _pair(cmp: Callable[[Column, Column], Any]) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
-    def op(cols: list[Column], kw: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+_PY_CMP = {"==": lambda a, b: a == b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+
+
+def _pair(op: str) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+    kernels = {"==": pc.equal, ">": pc.greater, ">=": pc.greater_equal}
+
+    def run(cols: list[Column], kw: dict[str, Any], raw: list[Any]) -> tuple[np.ndarray, np.ndarray]:
         a, b = cols
-        ignored = _ignored([null_mask(a), null_mask(b)], kw.get("ignore_row_if", "both_values_are_missing"))
-        return ~to_mask(cmp(a, b)) & ~ignored, ignored
-    return op
+        real = ">=" if op == ">" and kw.get("or_equal") else op
+        nulls = [null_mask(a), null_mask(b)]
+        ignored = ignored_rows(nulls, kw.get("ignore_row_if", "both_values_are_missing"))
+        if any(r is not None for r in raw) and a.type != b.type:
+            ra = raw[0] if raw[0] is not None else a.to_pylist()
+            rb = raw[1] if raw[1] is not None else b.to_pylist()
+            ok = np.array([_py_compare(real, x, y) for x, y in zip(ra, rb, strict=True)], dtype=bool)
+        else:
+            ok = to_mask(kernels[real](a, b))
+        return ~ok & ~ignored, ignored
+    return run
 
 
-def multicolumn_sum(cols: list[Column], kw: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    ignored = np.logical_and.reduce([null_mask(c) for c in cols])
+def _py_compare(op: str, x: Any, y: Any) -> bool:
+    if x is None or y is None or x != x or y != y:
+        return False
+    try:
+        return bool(_PY_CMP[op](x, y))
+    except TypeError:
+        return False
+
+
+def multicolumn_sum(cols: list[Column], kw: dict[str, Any], raw: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    nulls = [null_mask(c) for c in cols]
+    ignored = ignored_rows(nulls, kw.get("ignore_row_if", "all_values_are_missing"))
     total = np.zeros(len(ignored), dtype=np.float64)
     for col in cols:
         total += pc.fill_null(col, 0).to_numpy(zero_copy_only=False).astype(np.float64)
-    return (total != float(kw["sum_total"])) & ~ignored, ignored
+    # A null among the columns leaves the row's sum unknown: unexpected, unless ignored (GX).
+    unknown = np.logical_or.reduce(nulls)
+    return (unknown | (total != float(kw["sum_total"]))) & ~ignored, ignored
 
 
-MULTI_OPS: dict[str, Callable[[list[Column], dict[str, Any]], tuple[np.ndarray, np.ndarray]]] = {
+MULTI_OPS: dict[str, Callable[[list[Column], dict[str, Any], list[Any]], tuple[np.ndarray, np.ndarray]]] = {
     "compound_unique": compound_unique,
-    "pair_greater": lambda cols, kw: _pair(pc.greater_equal if kw.get("or_equal") else pc.greater)(cols, kw),
-    "pair_equal": _pair(pc.equal),
+    "pair_greater": _pair(">"),
+    "pair_equal": _pair("=="),
     "multicolumn_sum": multicolumn_sum,
 }
 
@@ -230,19 +267,31 @@ def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
+def _numbers(c: Column) -> Column:
+    """Booleans count as 0 and 1, as in pandas."""
+    return c.cast(pa.int64()) if pa.types.is_boolean(c.type) else c
+
+
+def value_counts(c: Column) -> list[tuple[Any, int]]:
+    counts = pc.value_counts(c.drop_null())
+    pairs = zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True)
+    return sorted(pairs, key=lambda p: p[0])
+
+
 METRICS: dict[str, Callable[[Column, dict[str, Any]], Any]] = {
-    "mean": lambda c, kw: _scalar(pc.mean(c)),
-    "median": lambda c, kw: (pc.quantile(c, q=0.5).to_pylist() or [None])[0] if len(c) - c.null_count else None,
+    "mean": lambda c, kw: _scalar(pc.mean(_numbers(c))),
+    "median": lambda c, kw: (pc.quantile(_numbers(c), q=0.5).to_pylist() or [None])[0]
+    if len(c) - c.null_count else None,
     "min": lambda c, kw: _scalar(pc.min(c)),
     "max": lambda c, kw: _scalar(pc.max(c)),
-    "sum": lambda c, kw: _scalar(pc.sum(c)),
-    "stdev": lambda c, kw: _scalar(pc.stddev(c, ddof=1)),
+    "sum": lambda c, kw: _scalar(pc.sum(_numbers(c))),
+    "stdev": lambda c, kw: _scalar(pc.stddev(_numbers(c), ddof=1)),
     "quantiles": lambda c, kw: {"quantiles": list(kw["quantile_ranges"]["quantiles"]),
                                 "values": quantiles(c, kw["quantile_ranges"]["quantiles"])},
     "distinct_count": lambda c, kw: _scalar(pc.count_distinct(c, mode="only_valid")),
     "distinct_share": lambda c, kw: _share(_scalar(pc.count_distinct(c, mode="only_valid")),
                                            len(c) - c.null_count),
-    "distinct_values": lambda c, kw: sorted(pc.unique(c).drop_null().to_pylist()),
+    "value_counts": lambda c, kw: value_counts(c),
     "null_share": lambda c, kw: _share(c.null_count, len(c)),
 }
 

@@ -12,14 +12,19 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from headrace.quality.backends.cond_eval import arrow_mask, pandas_mask
+from headrace.quality.conditions import RowCondition
+from headrace.quality.types import arrow_type_name
+
 
 class Frame(ABC):
     """An in-memory frame seen column by column; one subclass per frame library."""
 
     kind = "frame"
 
-    def __init__(self, data: Any) -> None:
+    def __init__(self, data: Any, positions: np.ndarray | None = None) -> None:
         self.data = data
+        self.positions = positions        # rows of the original frame, when this is a subset
         self._cols: dict[str, Any] = {}
 
     @property
@@ -36,6 +41,10 @@ class Frame(ABC):
     def _convert(self, name: str) -> pa.Array | pa.ChunkedArray:
         """One column as Arrow."""
 
+    @abstractmethod
+    def native_type(self, name: str) -> str:
+        """The column's type as its own library names it."""
+
     def column(self, name: str) -> pa.Array | pa.ChunkedArray:
         col = self._cols.get(name)
         if col is None:
@@ -49,20 +58,55 @@ class Frame(ABC):
     def types(self) -> dict[str, pa.DataType]:
         return {n: self.column(n).type for n in self.names}
 
+    def raw_values(self, name: str) -> list[Any] | None:
+        """The Python objects of a column whose values differ in type (pandas' object columns)."""
+        return None
+
+    def null_count(self, name: str) -> int:
+        return int(self.column(name).null_count)
+
+    def values_at(self, name: str, positions: np.ndarray) -> list[Any]:
+        """The Python values of a column at some rows (the unexpected samples)."""
+        return list(self.column(name).take(positions).to_pylist())
+
+    def native_op(self, op: str, name: str, kw: dict[str, Any]) -> Any:
+        """Unexpected non-null rows computed by the frame library itself (a boolean series of
+        its own, see memory.as_numpy), or None to use Arrow."""
+        return None
+
     @abstractmethod
     def take(self, mask: np.ndarray) -> Any:
         """The rows where mask is True, as a frame of the input's kind."""
 
     @abstractmethod
+    def subset(self, mask: np.ndarray) -> Frame:
+        """A Frame over the rows where mask is True, remembering their original positions."""
+
+    @abstractmethod
     def with_failed(self, frame: Any, name: str, values: np.ndarray) -> Any:
         """``frame`` with the column ``name`` holding ``values`` (the failed checks per row)."""
 
+    def condition_mask(self, condition: RowCondition, schema: dict[str, str]) -> np.ndarray:
+        """Rows inside a row condition (ConditionError when the data cannot answer it)."""
+        return arrow_mask(condition.resolve(schema), self.column, self.num_rows)
+
     def index_labels(self, positions: np.ndarray) -> list[Any]:
+        if self.positions is not None:
+            return [int(p) for p in self.positions[positions]]
         return [int(p) for p in positions]
+
+    def _positions(self, mask: np.ndarray) -> np.ndarray:
+        where = np.flatnonzero(mask)
+        return where if self.positions is None else self.positions[where]
 
 
 class PandasFrame(Frame):
     kind = "pandas"
+
+    def __init__(self, data: Any, positions: np.ndarray | None = None) -> None:
+        super().__init__(data, positions)
+        self._labels = {str(c): c for c in data.columns}
+        self._mixed: set[str] = set()
 
     @property
     def names(self) -> list[str]:
@@ -74,8 +118,7 @@ class PandasFrame(Frame):
 
     def _convert(self, name: str) -> pa.Array | pa.ChunkedArray:
         # Checks name columns by text; a frame may label them with ints or other objects.
-        labels = {str(c): c for c in self.data.columns}
-        series = self.data[labels[name]]
+        series = self.data[self._labels[name]]
         if series.dtype != object:
             return pa.array(series, from_pandas=True)
         try:
@@ -83,7 +126,16 @@ class PandasFrame(Frame):
             return pa.array(series.to_numpy(), from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             # Mixed types (ints and strings, say) are checked as their text, as GE shows them.
+            self._mixed.add(name)
             return pa.array([None if v is None or v != v else str(v) for v in series], pa.string())
+
+    def native_type(self, name: str) -> str:
+        # GX reports pandas columns by their NumPy scalar type: int64, float64, object_, Timestamp...
+        return str(self.data[self._labels[name]].dtype.type.__name__)
+
+    def raw_values(self, name: str) -> list[Any] | None:
+        series = self.data[self._labels[name]]
+        return list(series.to_numpy()) if series.dtype == object else None
 
     def types(self) -> dict[str, pa.DataType]:
         # Read types without converting whole columns where pandas can tell us.
@@ -96,8 +148,21 @@ class PandasFrame(Frame):
                 out[name] = self.column(name).type
         return out
 
+    def condition_mask(self, condition: RowCondition, schema: dict[str, str]) -> np.ndarray:
+        # pandas compares with its own operators; a column of mixed values compares value by value.
+        for col in condition.columns:
+            if col in schema:
+                self.column(col)
+        own = {n: ("object" if n in self._mixed else t) for n, t in schema.items()}
+        return pandas_mask(condition.resolve(own), self.data)
+
     def take(self, mask: np.ndarray) -> Any:
         return self.data[mask]
+
+    def subset(self, mask: np.ndarray) -> Frame:
+        sub = PandasFrame(self.data[mask], self._positions(mask))
+        sub._mixed = self._mixed
+        return sub
 
     def with_failed(self, frame: Any, name: str, values: np.ndarray) -> Any:
         return frame.assign(**{name: values})
@@ -124,10 +189,52 @@ class PolarsFrame(Frame):
         # every pyarrow.compute kernel supports.
         return self.data.get_column(name).to_arrow(compat_level=pl.CompatLevel.oldest())
 
+    def native_type(self, name: str) -> str:
+        return str(self.data.schema[name])
+
+    def null_count(self, name: str) -> int:
+        return int(self.data.get_column(name).null_count())
+
+    def types(self) -> dict[str, pa.DataType]:
+        # From the schema: converting every column to Arrow just to name its type costs a copy.
+        import polars as pl
+
+        old = pl.CompatLevel.oldest()
+        return {n: self._cols[n].type if n in self._cols else pl.Series(n, [], dtype=t).to_arrow(compat_level=old).type
+                for n, t in self.data.schema.items()}
+
+    def values_at(self, name: str, positions: np.ndarray) -> list[Any]:
+        return list(self.data.get_column(name).gather(positions).to_arrow().to_pylist())
+
+    def native_op(self, op: str, name: str, kw: dict[str, Any]) -> Any:
+        # Polars' own kernels, multi-threaded and without converting text columns to Arrow.
+        import polars as pl
+
+        s = self.data.get_column(name)
+        if op in ("in_set", "not_in_set") and kw["value_set"] is not None and \
+                (s.dtype == pl.String or s.dtype.is_numeric()):
+            values = [v for v in kw["value_set"] if v is not None]
+            if not all(isinstance(v, str) == (s.dtype == pl.String) for v in values):
+                return None
+            hit = s.is_in(pl.Series(values, dtype=s.dtype).implode()).fill_null(False)
+            return (~hit & s.is_not_null()) if op == "in_set" else hit
+        if op == "between" and s.dtype.is_numeric():
+            lo, hi = kw.get("min_value"), kw.get("max_value")
+            bad = pl.repeat(False, len(s), eager=True)
+            if lo is not None:
+                bad = bad | ((s <= lo) if kw.get("strict_min") else (s < lo))
+            if hi is not None:
+                bad = bad | ((s >= hi) if kw.get("strict_max") else (s > hi))
+            return bad.fill_null(False)
+        return None
+
     def take(self, mask: np.ndarray) -> Any:
         import polars as pl
 
         return self.data.filter(pl.Series(mask))
+
+    def subset(self, mask: np.ndarray) -> Frame:
+        return PolarsFrame(self.take(mask), self._positions(mask))
 
     def with_failed(self, frame: Any, name: str, values: np.ndarray) -> Any:
         import polars as pl
@@ -149,8 +256,14 @@ class ArrowFrame(Frame):
     def _convert(self, name: str) -> pa.Array | pa.ChunkedArray:
         return self.data.column(name)
 
+    def native_type(self, name: str) -> str:
+        return str(self.data.schema.field(name).type)
+
     def take(self, mask: np.ndarray) -> Any:
         return self.data.filter(pa.array(mask))
+
+    def subset(self, mask: np.ndarray) -> Frame:
+        return ArrowFrame(self.take(mask), self._positions(mask))
 
     def with_failed(self, frame: Any, name: str, values: np.ndarray) -> Any:
         return frame.append_column(name, pa.array(values.tolist(), type=pa.string()))
@@ -170,3 +283,7 @@ def frame_for(data: Any) -> Frame | None:
     if isinstance(data, pa.RecordBatch):
         return ArrowFrame(pa.Table.from_batches([data]))
     return None
+
+
+def canonical_schema(frame: Frame) -> dict[str, str]:
+    return {n: arrow_type_name(t) for n, t in frame.types().items()}

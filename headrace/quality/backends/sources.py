@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,25 +19,34 @@ from typing import Any
 import pyarrow as pa
 
 from headrace.errors import QualityError
-from headrace.quality.backends.sql_ops import Dialect, PostgresDialect, quote
+from headrace.quality.backends.sql_ops import Dialect, PostgresDialect
+from headrace.quality.backends.sqltext import describe, qualified
 from headrace.secrets import redact
 
 
-class SqlRelation:
-    """A relation plus the connection to query it."""
+class SqlRelation(ABC):
+    """A relation plus the connection to query it: all the SQL backend needs of an engine.
+
+    ``sql`` is the relation as it appears after FROM (a quoted table name or view);
+    ``dialect`` spells what the engine spells differently. Spark SQL plugs in here:
+    a subclass over a temporary view, with a Dialect for its regex and quantile functions.
+    """
 
     kind = "sql"
     dialect: Dialect = Dialect()
     sql = ""
 
+    @abstractmethod
     def columns(self) -> list[tuple[str, str]]:
-        raise NotImplementedError
+        """(name, the engine's type name) of each column, in table order."""
 
+    @abstractmethod
     def fetch(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
+        """The rows of a query with bound parameters."""
 
+    @abstractmethod
     def fetch_arrow(self, sql: str, params: dict[str, Any]) -> pa.Table:
-        raise NotImplementedError
+        """A query's rows as an Arrow table (for ``split``)."""
 
 
 class DuckDBRelation(SqlRelation):
@@ -45,7 +55,7 @@ class DuckDBRelation(SqlRelation):
         self._lock = threading.Lock()  # a DuckDB connection serves one query at a time
 
     def columns(self) -> list[tuple[str, str]]:
-        rows = self.fetch(f"DESCRIBE SELECT * FROM {self.sql}", {})
+        rows = self.fetch(describe(self.sql), {})
         return [(r[0], r[1]) for r in rows]
 
     def fetch(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -83,8 +93,24 @@ class DuckDBTable:
         con = self.database
         if con is None or isinstance(con, str | Path):
             con = duckdb.connect(str(con) if con is not None else ":memory:")
-        name = quote(self.table) if self.schema is None else f"{quote(self.schema)}.{quote(self.table)}"
-        return DuckDBRelation(con, name, "duckdb")
+        return DuckDBRelation(con, qualified(self.schema, self.table), "duckdb")
+
+
+_FILES: list[Any] = []
+
+
+def file_cursor() -> Any:
+    """A connection of its own to one in-memory DuckDB shared by every file check.
+
+    Opening a DuckDB database costs tens of milliseconds; a cursor of a shared one costs
+    microseconds, and the names a cursor registers are its own.
+    """
+    import duckdb
+
+    with _ENGINES_LOCK:
+        if not _FILES:
+            _FILES.append(duckdb.connect())
+        return _FILES[0].cursor()
 
 
 @dataclass(frozen=True)
@@ -96,10 +122,10 @@ class ParquetFile:
     def relation(self) -> SqlRelation:
         import duckdb
 
-        con = duckdb.connect()
+        con = file_cursor()
         try:
             # Through the Python API the path travels as a value, not as SQL text.
-            con.read_parquet(str(self.path)).create_view("__hr_parquet")
+            con.register("__hr_parquet", con.read_parquet(str(self.path)))
         except duckdb.Error as exc:
             raise QualityError(f"cannot read Parquet {self.path}: {exc}") from exc
         return DuckDBRelation(con, '"__hr_parquet"', "parquet")
@@ -120,10 +146,10 @@ class CsvFile:
     def relation(self) -> SqlRelation:
         import duckdb
 
-        con = duckdb.connect()
+        con = file_cursor()
         try:
             # The Python API takes the options as values, so no SQL is built from them.
-            con.read_csv(str(self.path), **self.options).create_view("__hr_csv")
+            con.register("__hr_csv", con.read_csv(str(self.path), **self.options))
         except (duckdb.Error, TypeError) as exc:
             raise QualityError(f"cannot read CSV {self.path}: {exc}") from exc
         return DuckDBRelation(con, '"__hr_csv"', "csv")
@@ -132,20 +158,34 @@ class CsvFile:
         return hash(str(self.path))
 
 
-_ENGINES: dict[str, Any] = {}
+_ENGINES: dict[str, Any] = {}      # most recently used last
 _ENGINES_LOCK = threading.Lock()
+MAX_ENGINES = 4                    # databases whose connections are kept between checks
+POOL = {"pool_size": 2, "max_overflow": 4}
 
 
 def _pg_engine(url: str) -> Any:
+    """A pooled engine per database; the least recently used beyond MAX_ENGINES is closed, so a
+    process that checks many databases does not hold their connections forever."""
     from sqlalchemy import create_engine
 
     from headrace.store.base import normalize_url
 
     key = normalize_url(url)
     with _ENGINES_LOCK:
-        if key not in _ENGINES:
-            _ENGINES[key] = create_engine(key, pool_pre_ping=True)
-        return _ENGINES[key]
+        engine = _ENGINES.pop(key, None) or create_engine(key, pool_pre_ping=True, **POOL)
+        _ENGINES[key] = engine
+        while len(_ENGINES) > MAX_ENGINES:
+            _ENGINES.pop(next(iter(_ENGINES))).dispose()
+        return engine
+
+
+def close_engines() -> None:
+    """Close every pooled PostgreSQL connection of the quality checks."""
+    with _ENGINES_LOCK:
+        for engine in _ENGINES.values():
+            engine.dispose()
+        _ENGINES.clear()
 
 
 class _PostgresRelation(SqlRelation):
@@ -155,7 +195,7 @@ class _PostgresRelation(SqlRelation):
     def __init__(self, url: str, table: str, schema: str | None) -> None:
         self.engine = _pg_engine(url)
         self.safe_url = redact(url)
-        self.regclass = quote(table) if schema is None else f"{quote(schema)}.{quote(table)}"
+        self.regclass = qualified(schema, table)
         self.sql = self.regclass
 
     def columns(self) -> list[tuple[str, str]]:
