@@ -119,7 +119,7 @@ def rerun_preview(request: Request, run_id: str, mode: str = "failure",
 
 
 @router.post("/runs/{run_id}/rerun", dependencies=[Depends(csrf_header)])
-def rerun(request: Request, run_id: str, body: RerunBody = Body(default_factory=RerunBody)) -> dict[str, Any]:
+def rerun(request: Request, run_id: str, body: RerunBody = Body(default_factory=lambda: RerunBody(mode="failure"))) -> dict[str, Any]:
     """Create a re-run (due now; a worker runs it)."""
     new_id = actions.create_rerun(store_of(request), run_id, body.mode, body.tasks)
     return {"run_id": new_id, "url": f"/runs/{new_id}"}
@@ -173,7 +173,8 @@ def deployment(request: Request, name: str) -> dict[str, Any]:
 
 
 @router.post("/deployments/{name}/run", dependencies=[Depends(csrf_header)])
-def run_deployment(request: Request, name: str, body: RunNowBody = Body(default_factory=RunNowBody)) -> dict[str, Any]:
+def run_deployment(request: Request, name: str,
+                   body: RunNowBody = Body(default_factory=lambda: RunNowBody())) -> dict[str, Any]:
     """Start a run now with these parameters (a worker picks it up)."""
     import json
 

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from headrace.errors import ParameterError
-from headrace.store.views import STATE_NAMES, STATE_TYPES, Keyset, RunFilter
+from headrace.store.views import STATE_NAMES, STATE_TYPES, RunFilter
 
 _STATE_LOOKUP = {s.lower(): s for s in (*STATE_TYPES, *STATE_NAMES)}
 _STATE_LOOKUP.update({s.lower(): s for s in STATE_NAMES})  # "failed" means the name when both exist
@@ -113,8 +113,8 @@ def _decode(raw: str) -> list[Any]:
     return data
 
 
-def time_cursor(raw: str | None) -> Keyset | None:
-    """A (time, id) keyset cursor handed out with an earlier page."""
+def time_cursor(raw: str | None) -> Any:
+    """A (time, id) keyset cursor handed out with an earlier page (the id is text or a number)."""
     if not raw:
         return None
     stamp, key = _decode(raw)

@@ -72,7 +72,8 @@ def suites_overview(store: Any) -> list[dict[str, Any]]:
     for suite in views_data.quality_suites(store):
         last = views_data.suite_profiles(store, suite, limit=1)
         gate = (last[0]["profile"].get("gate") or {}) if last else {}
-        out.append({"suite": suite, "at": last[0]["at"] if last else None, "run": last[0]["flow_run_id"] if last else None,
+        first = last[0] if last else {}
+        out.append({"suite": suite, "at": first.get("at"), "run": first.get("flow_run_id"),
                     "passed": gate.get("passed"), "checks": gate.get("checks"), "rows_in": gate.get("rows_in"),
                     "rows_quarantined": gate.get("rows_quarantined"), "halted": bool(gate.get("halted")),
                     "success": gate.get("success")})

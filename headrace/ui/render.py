@@ -20,7 +20,8 @@ from markupsafe import Markup
 from headrace.secrets import redact
 
 HERE = Path(__file__).resolve().parent
-SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|api[_-]?key|credential|private[_-]?key", re.IGNORECASE)
+SECRET_KEY = re.compile(r"password|passwd|secret|token|api[_-]?key|credential|private[_-]?key|(^|[_-])pwd($|[_-])",
+                        re.IGNORECASE)
 STATE_CLASS = {"COMPLETED": "ok", "FAILED": "bad", "CRASHED": "bad", "CANCELLED": "warn", "RUNNING": "live",
                "PENDING": "wait", "SCHEDULED": "wait"}
 MASK = "***"

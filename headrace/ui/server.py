@@ -79,9 +79,11 @@ def serve_component(settings: UISettings, announce: Callable[[str], None] | None
         announce(server.url)
 
     def web_page(stop: threading.Event) -> None:
-        watcher = threading.Thread(target=lambda: (stop.wait(), setattr(server.server, "should_exit", True)),
-                                   name="headrace-ui-stop", daemon=True)
-        watcher.start()
+        def stop_when_told() -> None:
+            stop.wait()
+            server.server.should_exit = True
+
+        threading.Thread(target=stop_when_told, name="headrace-ui-stop", daemon=True).start()
         server.run()
 
     return web_page

@@ -1,8 +1,11 @@
 """The flows the web page tests run: one that completes, one whose task fails after a retry."""
 
 FLOWS = '''
+import pandas as pd
+
 from headrace import flow, task, get_run_logger, log_metric
 from headrace.engine import record_dataset
+from headrace.quality import Suite, expect
 
 SECRET_URL = "postgresql://loader:CANARY-7f3a@db.internal/sales"
 
@@ -42,4 +45,27 @@ def good(n: int = 5, dsn: str = SECRET_URL) -> int:
 @flow(name="orders-bad")
 def bad(n: int = 3) -> int:
     return explode(transform(extract(n)))
+
+
+quality = Suite("orders-suite", [expect.column_values_to_not_be_null("customer_id"),
+                                 expect.column_values_to_be_between("amount", min_value=0)],
+                on_failure="quarantine")
+
+
+@flow(name="orders-checked")
+def checked() -> int:
+    frame = pd.DataFrame({"customer_id": [1, None, 3, 4], "amount": [10.0, 5.0, -2.0, 7.0]})
+    return len(quality.gate(frame))
+
+
+LAKE = ("lake_files_read", "lake_bytes_read", "lake_rows_read", "lake_backlog_bytes", "lake_good_rows",
+        "lake_bad_rows", "lake_bad_bytes", "lake_bytes_written")
+
+
+@flow(name="lake-orders")
+def lake(steps: int = 3) -> int:
+    for step in range(1, steps + 1):
+        for i, name in enumerate(LAKE):
+            log_metric(name, step * (i + 1) * 100)
+    return steps
 '''
