@@ -119,7 +119,8 @@ def rerun_preview(request: Request, run_id: str, mode: str = "failure",
 
 
 @router.post("/runs/{run_id}/rerun", dependencies=[Depends(csrf_header)])
-def rerun(request: Request, run_id: str, body: RerunBody = Body(default_factory=lambda: RerunBody(mode="failure"))) -> dict[str, Any]:
+def rerun(request: Request, run_id: str,
+          body: RerunBody = Body(default_factory=lambda: RerunBody(mode="failure"))) -> dict[str, Any]:
     """Create a re-run (due now; a worker runs it)."""
     new_id = actions.create_rerun(store_of(request), run_id, body.mode, body.tasks)
     return {"run_id": new_id, "url": f"/runs/{new_id}"}

@@ -56,7 +56,7 @@ def collect(store: Any, after: int, run_id: str | None, flt: views.RunFilter | N
 
 
 def _tasks(store: Any, run_id: str, task_ids: list[str]) -> list[dict[str, Any]]:
-    rows = views.task_runs_by_ids(store, task_ids)
+    rows = sorted(views.task_runs_by_ids(store, task_ids), key=lambda r: (r["created_at"], r["id"]))
     return gantt_rows(store, [r for r in rows if r["flow_run_id"] == run_id])
 
 

@@ -4,9 +4,10 @@ With ``HEADRACE_UI_TOKEN`` set, every request but the login page needs either
 ``Authorization: Bearer TOKEN`` or the session cookie the login page sets.
 Without a token the page only answers requests addressed to a loopback name,
 so a web site cannot reach it through DNS rebinding. Every state-changing
-request is a POST that carries the CSRF token from the page's cookie (a form
-field or the ``X-CSRF-Token`` header); requests authenticated by a bearer
-header need none, since a browser never adds that header on its own.
+request is a POST carrying the page's CSRF token (a form field or the
+``X-CSRF-Token`` header), which another site cannot read; a POST whose
+``Origin`` is another site is refused too. Requests authenticated by a bearer
+header need no CSRF token, since a browser never adds that header on its own.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from urllib.parse import quote
 from headrace.ui.settings import LOOPBACK_NAMES, UISettings
 
 SESSION_COOKIE = "headrace_session"
-CSRF_COOKIE = "headrace_csrf"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 OPEN_PATHS = frozenset({"/login"})
@@ -65,6 +65,9 @@ class AccessMiddleware:
     def __init__(self, app: ASGIApp, settings: UISettings) -> None:
         self.app = app
         self.settings = settings
+        # Derived from the token when there is one, so pages stay valid across restarts.
+        key = settings.token.encode() if settings.token else secrets.token_bytes(32)
+        self.csrf = hmac.new(key, b"headrace-ui-csrf", hashlib.sha256).hexdigest()
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -83,13 +86,9 @@ class AccessMiddleware:
         if not logged_in and path not in OPEN_PATHS:
             await _refuse(scope, send, path, headers)
             return
-        csrf = cookies.get(CSRF_COOKIE) or ""
-        fresh = not csrf
-        if fresh:
-            csrf = secrets.token_urlsafe(24)
         state = scope.setdefault("state", {})
-        state.update(csrf=csrf, via_bearer=via_bearer, csrf_cookie=cookies.get(CSRF_COOKIE) or "")
-        await self.app(scope, receive, _with_headers(send, csrf if fresh else None))
+        state.update(csrf=self.csrf, via_bearer=via_bearer, cross_site=_cross_site(headers))
+        await self.app(scope, receive, _with_headers(send))
 
 
 def _host_ok(host: str) -> bool:
@@ -107,15 +106,20 @@ SECURITY_HEADERS = [
 ]
 
 
-def _with_headers(send: Any, csrf: str | None) -> Any:
+def _with_headers(send: Any) -> Any:
     async def wrapped(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
-            extra = list(SECURITY_HEADERS)
-            if csrf is not None:
-                extra.append((b"set-cookie", f"{CSRF_COOKIE}={csrf}; Path=/; SameSite=Strict; HttpOnly".encode()))
-            message["headers"] = [*message.get("headers", []), *extra]
+            message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
         await send(message)
     return wrapped
+
+
+def _cross_site(headers: dict[str, str]) -> bool:
+    """True when the browser says the request comes from a page of another origin."""
+    origin = headers.get("origin")
+    if not origin or origin == "null":
+        return origin == "null"
+    return origin.split("://", 1)[-1].rstrip("/").lower() != headers.get("host", "").lower()
 
 
 async def _refuse(scope: Scope, send: Any, path: str, headers: dict[str, str]) -> None:
@@ -138,11 +142,13 @@ async def _plain(send: Any, status: int, text: str) -> None:
 
 
 def csrf_ok(state: Any, submitted: str | None) -> bool:
-    """A POST passes when it came with a bearer header or echoes the page's CSRF cookie."""
+    """A POST passes when it came with a bearer header, or from this site with the page's CSRF token."""
     if getattr(state, "via_bearer", False):
         return True
-    cookie = getattr(state, "csrf_cookie", "")
-    return bool(cookie and submitted) and hmac.compare_digest(cookie.encode(), str(submitted).encode())
+    expected = getattr(state, "csrf", "")
+    if getattr(state, "cross_site", True) or not (expected and submitted):
+        return False
+    return hmac.compare_digest(expected.encode(), str(submitted).encode())
 
 
 def safe_next(target: str | None) -> str:

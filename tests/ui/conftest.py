@@ -75,10 +75,12 @@ def client(server: Any) -> Iterator[httpx.Client]:
 
 
 def csrf(client: httpx.Client) -> str:
-    """The CSRF token a page hands the browser (its cookie), fetching a page if needed."""
-    if "headrace_csrf" not in client.cookies:
-        client.get("/api/health")
-    return str(client.cookies["headrace_csrf"])
+    """The CSRF token a page hands the browser (in its forms and a meta tag)."""
+    import re
+
+    found = re.search(r'<meta name="csrf-token" content="([0-9a-f]+)">', client.get("/deployments").text)
+    assert found is not None
+    return found.group(1)
 
 
 def post(client: httpx.Client, path: str, **kwargs: Any) -> httpx.Response:

@@ -60,6 +60,7 @@ def test_bulk_page_is_a_dry_run_until_confirmed(seeded: Seeded, client: httpx.Cl
 
 def test_deployment_pages_and_forms(seeded: Seeded, client: httpx.Client) -> None:
     html = client.get("/deployments").text
+    assert re.search(r'name="csrf_token" value="[0-9a-f]{64}"', html)  # every form carries the token
     assert "nightly-orders" in html and "GMT" in html and "Run now" in html and "Pause" in html
     page = client.get("/deployments/nightly-orders").text
     assert "Africa/Accra" in page and page.count("06:00 GMT") == 5 and "n: int = 5" in page

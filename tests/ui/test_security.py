@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Seeded, post
+from conftest import Seeded, csrf, post
 
 TOKEN = "s3cret-token-for-the-tests-0123456789"
 
@@ -79,8 +79,10 @@ def test_state_changing_requests_need_the_csrf_token(seeded: Seeded, client: htt
     form = client.post("/deployments/on-demand/pause", data={"csrf_token": "forged"})
     assert form.status_code == 403
     assert client.get("/api/deployments/on-demand").json()["paused"] is False
-    with httpx.Client(base_url=str(client.base_url)) as other_site:  # no cookie: as a cross-site form would be
-        assert other_site.post("/deployments/on-demand/pause", data={"csrf_token": ""}).status_code == 403
+    token = csrf(client)
+    evil = {"Origin": "http://evil.example", "X-CSRF-Token": token}
+    assert client.post("/api/deployments/on-demand/pause", headers=evil).status_code == 403  # another site's page
+    assert client.post("/deployments/on-demand/pause", data={"csrf_token": ""}).status_code == 403
     assert post(client, "/api/deployments/on-demand/pause").json()["paused"] is True
     assert client.get("/deployments/on-demand/pause").status_code in (404, 405)  # never by GET
 

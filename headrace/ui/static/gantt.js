@@ -60,7 +60,7 @@
     svg.setAttribute("height", height);
     const parts = ['<text x="' + (LABEL + PAD) + '" y="14" font-size="11" fill="#67707c">' + new Date(lo).toLocaleTimeString() +
       '</text><text x="' + (width - PAD) + '" y="14" font-size="11" fill="#67707c" text-anchor="end">' +
-      hr.esc(((hi - lo) / 1000).toFixed(1)) + " s</text>"];
+      hr.esc(hi - lo < 1000 ? Math.round(hi - lo) + " ms" : ((hi - lo) / 1000).toFixed(1) + " s") + "</text>"];
     for (let i = first; i < last; i++) {
       const r = rows[i], y = 24 + i * ROW;
       parts.push('<g data-task="' + hr.esc(r.id) + '"><title>' + hr.esc(r.key + ": " + r.state + (r.message ? " - " + r.message : "") +

@@ -38,7 +38,20 @@
         (r.tasks_failed ? ", " + r.tasks_failed + " failed" : "") + (r.tasks_cached ? ", " + r.tasks_cached + " cached" : "");
       const dur = document.getElementById("run-duration");
       if (dur) dur.textContent = hr.duration(r.started_at, r.ended_at);
-      if (terminal.indexOf(r.state_type) >= 0) hr.status("run finished: reload for its errors, metrics and quality");
+      const started = document.getElementById("run-started");
+      if (started && r.started_at) {
+        started.innerHTML = '<time datetime="' + hr.esc(r.started_at) + '">' + hr.esc(r.started_at) + "</time>";
+        hr.localTimes(started);
+      }
+      const rows = document.getElementById("run-rows");
+      if (rows) rows.textContent = hr.num(r.rows_in) + " / " + hr.num(r.rows_out);
+      const loaded = document.getElementById("run-loaded");
+      if (loaded) loaded.textContent = hr.num(r.rows_loaded);
+      if (terminal.indexOf(r.state_type) >= 0) {
+        hr.status("run finished");
+        const actions = document.getElementById("run-actions");
+        if (actions) actions.innerHTML = '<a class="button" href="">Reload for its errors, metrics, quality and re-run</a>';
+      }
     });
     batch.tasks.forEach(taskRow);
     if (hr.gantt && batch.tasks.length) hr.gantt.upsert(batch.tasks);
