@@ -7,6 +7,7 @@ Every value a template prints and every string in a JSON answer passes through
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -60,11 +61,21 @@ def json_script(value: Any) -> Markup:
     return Markup(text)
 
 
+@functools.lru_cache(maxsize=65536)
+def _redact_short(text: str) -> str:
+    return redact(text)
+
+
+def shown(text: str) -> str:
+    """``redact(text)``, remembered for short text: pages print the same names again and again."""
+    return _redact_short(text) if len(text) <= 200 else redact(text)
+
+
 def _finalize(value: Any) -> Any:
     if isinstance(value, Markup):
         return value
     if isinstance(value, str):
-        return redact(value)
+        return shown(value)
     if value is None:
         return ""
     return value
