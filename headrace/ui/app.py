@@ -106,52 +106,50 @@ def _error(request: Request, status: int, title: str, message: str) -> Response:
     return page(request, "error.html", status=status, title=title, message=message)
 
 
+# The errors a request can meet on purpose, and how each is answered.
+_ANSWERS: list[tuple[type[Exception], int, str]] = [
+    (RunNotFound, 404, "Run not found"), (NotFound, 404, "Not found"), (Forbidden, 403, "Forbidden"),
+    (ParameterError, 400, "Bad request"), (ScheduleError, 400, "Bad request"), (FlowError, 409, "Not possible now"),
+]
+
+
+def _answer(status: int, title: str) -> Any:
+    async def handler(request: Request, exc: Exception) -> Response:
+        return _error(request, status, title, str(exc))
+    return handler
+
+
+async def _invalid(request: Request, exc: Exception) -> Response:
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    reasons = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors)
+    return _error(request, 400, "Bad request", reasons or "the request is malformed")
+
+
+async def _store_down(request: Request, exc: Exception) -> Response:
+    log.warning("web page: the run store failed: %s", exc)
+    return _error(request, 503, "The run store cannot be reached",
+                  f"{exc}. The page keeps running; reload it once the store is back.")
+
+
+async def _http(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 500)
+    if status == 404:
+        return _error(request, 404, "Not found", f"there is no page at {request.url.path}")
+    return _error(request, status, "Error", str(getattr(exc, "detail", exc)))
+
+
+async def _crash(request: Request, exc: Exception) -> Response:
+    log.exception("web page: %s %s failed", request.method, request.url.path)
+    return _error(request, 500, "Internal error", f"{type(exc).__name__}: {exc}")
+
+
 def _error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(RunNotFound)
-    async def _run_missing(request: Request, exc: RunNotFound) -> Response:
-        return _error(request, 404, "Run not found", str(exc))
-
-    @app.exception_handler(NotFound)
-    async def _missing(request: Request, exc: NotFound) -> Response:
-        return _error(request, 404, "Not found", str(exc))
-
-    @app.exception_handler(ParameterError)
-    async def _bad_param(request: Request, exc: ParameterError) -> Response:
-        return _error(request, 400, "Bad request", str(exc))
-
-    @app.exception_handler(Forbidden)
-    async def _forbidden(request: Request, exc: Forbidden) -> Response:
-        return _error(request, 403, "Forbidden", str(exc))
-
-    @app.exception_handler(FlowError)
-    async def _conflict(request: Request, exc: FlowError) -> Response:
-        return _error(request, 409, "Not possible now", str(exc))
-
-    @app.exception_handler(ScheduleError)
-    async def _bad_schedule(request: Request, exc: ScheduleError) -> Response:
-        return _error(request, 400, "Bad request", str(exc))
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        reasons = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors())
-        return _error(request, 400, "Bad request", reasons or "the request is malformed")
-
-    @app.exception_handler(StoreError)
-    async def _store_down(request: Request, exc: StoreError) -> Response:
-        log.warning("web page: the run store failed: %s", exc)
-        return _error(request, 503, "The run store cannot be reached",
-                      f"{exc}. The page keeps running; reload it once the store is back.")
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        if exc.status_code == 404:
-            return _error(request, 404, "Not found", f"there is no page at {request.url.path}")
-        return _error(request, exc.status_code, "Error", str(exc.detail))
-
-    @app.exception_handler(Exception)
-    async def _crash(request: Request, exc: Exception) -> Response:
-        log.exception("web page: %s %s failed", request.method, request.url.path)
-        return _error(request, 500, "Internal error", f"{type(exc).__name__}: {exc}")
+    for cls, status, title in _ANSWERS:
+        app.add_exception_handler(cls, _answer(status, title))
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(StoreError, _store_down)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _crash)
 
     @app.get("/", include_in_schema=False)
     async def _home() -> Response:

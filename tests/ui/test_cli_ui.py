@@ -12,7 +12,6 @@ import threading
 from pathlib import Path
 
 import httpx
-
 from conftest import Seeded
 
 DEMO = Path(__file__).resolve().parents[2] / "demo" / "sales_etl.py"
