@@ -59,7 +59,9 @@ class RunFilter:
         if self.states:
             types = [s for s in self.states if s in STATE_TYPES]
             names = [s for s in self.states if s not in STATE_TYPES]
-            out.append(or_(c.state_type.in_(types), c.state_name.in_(names)))
+            by_type, by_name = c.state_type.in_(types), c.state_name.in_(names)
+            # One condition alone, so the (state_type, created_at) index serves the common case.
+            out.append(or_(by_type, by_name) if types and names else by_type if types else by_name)
         if self.tag:
             out.append(c.tags.contains(f'"{self.tag}"', autoescape=True))
         if self.deployment_id:

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from headrace.errors import ConfigError
 from headrace.ui.settings import UISettings
 
 log = logging.getLogger("headrace.ui")
@@ -35,7 +36,12 @@ class UIServer:
         family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP: asyncio sets NODELAY
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((settings.host.strip("[]"), settings.port))
+        try:
+            self.sock.bind((settings.host.strip("[]"), settings.port))
+        except OSError as exc:
+            self.sock.close()
+            raise ConfigError(f"the web page cannot listen on {settings.host}:{settings.port}: "
+                              f"{exc.strerror or exc}; pick another port (--port, or 0 for a free one)") from None
         self.sock.listen(128)
         self.port = int(self.sock.getsockname()[1])
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",

@@ -12,7 +12,9 @@ from headrace.errors import ConfigError
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8428
 TOKEN_ENV = "HEADRACE_UI_TOKEN"
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+# Host names a request may carry when no token is set. "testserver" is what Starlette's
+# in-process TestClient sends; no browser reaches the page under that name.
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]", "testserver"})
 
 
 def is_loopback(host: str) -> bool:

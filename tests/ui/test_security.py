@@ -137,3 +137,11 @@ def test_secrets_never_reach_a_page_or_an_answer(seeded: Seeded, client: httpx.C
         assert r.status_code == 200, (path, r.status_code, r.text[:300])
         assert CANARY not in r.text, path
     assert "***" in client.get(f"/api/runs/{seeded.bad}/logs").text
+
+
+def test_a_port_in_use_is_a_clear_error(server: object) -> None:
+    from headrace.errors import ConfigError
+    from headrace.ui import UIServer, UISettings
+
+    with pytest.raises(ConfigError, match="cannot listen on 127.0.0.1"):
+        UIServer(UISettings(port=server.port))  # type: ignore[attr-defined]
