@@ -280,6 +280,7 @@ UI_INDEXES = [
     Index("ix_hr_flow_runs_deployment_created", flow_runs.c.deployment_id, flow_runs.c.created_at),
     Index("ix_hr_logs_task", logs.c.task_run_id, logs.c.id),
     Index("ix_hr_datasets_name", datasets.c.name),
+    Index("ix_hr_quality_profiles_flow", quality_profiles.c.flow_run_id),
 ]
 
 CORE_TABLES = [

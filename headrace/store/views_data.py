@@ -18,7 +18,7 @@ from headrace.store.views import MAX_PAGE, _runs_query, _summed
 
 __all__ = [
     "dataset", "dataset_io_page", "dataset_links", "datasets_page", "flow_history", "flow_names", "lake_runs",
-    "metric_series", "quality_suites", "suite_profiles", "suite_results", "run_metrics", "datasets_by_ids",
+    "metric_series", "quality_suites", "run_quality", "suite_profiles", "suite_results", "run_metrics", "datasets_by_ids",
 ]
 
 # Distinct values through the index, one index probe per value (a "loose index scan"),
@@ -161,6 +161,17 @@ def datasets_by_ids(store: Any, ids: list[int]) -> list[dict[str, Any]]:
 def quality_suites(store: Any, cap: int = 200) -> list[str]:
     with store.read() as conn:
         return [r[0] for r in conn.execute(_SUITES, {"cap": cap})]
+
+
+def run_quality(store: Any, flow_run_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A flow run's check results and gate profiles, each through its flow run index."""
+    r, p = quality_results.c, quality_profiles.c
+    with store.read() as conn:
+        results = conn.execute(select(quality_results).where(r.flow_run_id == flow_run_id).order_by(r.id)
+                               .limit(5000)).mappings().all()
+        profiles = conn.execute(select(quality_profiles).where(p.flow_run_id == flow_run_id).order_by(p.id)
+                                .limit(500)).mappings().all() if results else []
+    return [_result_row(x) for x in results], [_profile_row(x) for x in profiles]
 
 
 def suite_results(store: Any, suite: str, limit: int = 2000) -> list[dict[str, Any]]:

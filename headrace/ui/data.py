@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from headrace.errors import RunNotFound
-from headrace.store import views
+from headrace.store import views, views_data
 from headrace.store.views_data import run_metrics
 
 TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
@@ -102,8 +102,8 @@ def run_detail(store: Any, run_id: str, task_after: views.Keyset | None = None) 
 
 def quality_of(store: Any, run_id: str) -> dict[str, Any]:
     """The run's quality report: each gate's outcome and every check with its samples."""
-    results = store.get_quality_results(run_id)
-    gates = [p["profile"].get("gate") or {} for p in store.get_quality_profiles(run_id)] if results else []
+    results, profiles = views_data.run_quality(store, run_id)
+    gates = [p["profile"].get("gate") or {} for p in profiles]
     suites: dict[str, list[dict[str, Any]]] = {}
     for r in results:
         suites.setdefault(r["suite"], []).append(r)
