@@ -18,7 +18,8 @@ from headrace.store.views import MAX_PAGE, _runs_query, _summed
 
 __all__ = [
     "dataset", "dataset_io_page", "dataset_links", "datasets_page", "flow_history", "flow_names", "lake_runs",
-    "metric_series", "quality_suites", "run_quality", "suite_profiles", "suite_results", "run_metrics", "datasets_by_ids",
+    "metric_series", "quality_suites", "run_quality", "suite_profiles", "suite_results", "run_metrics",
+    "datasets_by_ids",
 ]
 
 # Distinct values through the index, one index probe per value (a "loose index scan"),
