@@ -70,6 +70,9 @@ def test_login_page_sets_a_cookie_that_is_not_the_token(guarded: str) -> None:
         assert browser.get("/runs").status_code == 200
         evil = browser.post("/login", data={"token": TOKEN, "next": "//evil.example/x"})
         assert evil.headers["location"] == "/runs"
+        out = browser.post("/logout", data={"csrf_token": csrf(browser)})
+        assert out.status_code == 303 and out.headers["location"] == "/login"
+        assert browser.get("/runs").status_code == 303  # signed out: back to the login page
 
 
 def test_state_changing_requests_need_the_csrf_token(seeded: Seeded, client: httpx.Client) -> None:
