@@ -11,10 +11,10 @@ from pydantic import BaseModel, Field
 
 from headrace.store import views, views_data
 from headrace.ui import actions, deploy, filters, history, live
-from headrace.ui.app import Forbidden, NotFound, store_of
 from headrace.ui.data import gantt_rows, get_run, quality_of, run_detail
 from headrace.ui.lineage import dataset_graph
 from headrace.ui.security import csrf_ok
+from headrace.ui.web import Forbidden, NotFound, store_of
 
 router = APIRouter(prefix="/api", tags=["api"])
 

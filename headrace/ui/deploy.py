@@ -17,14 +17,13 @@ from headrace.schedule.scheduler import new_run_row
 from headrace.store.deployments import BACKFILL_MARK, NOT_FINISHED, slot_key
 from headrace.ui.actions import run_key
 from headrace.ui.render import MASK
+from headrace.ui.web import NotFound
 
 PREVIEW_SLOTS = 200
 MAX_BACKFILL = 10_000
 
 
 def deployment_or_404(store: Any, name: str) -> dict[str, Any]:
-    from headrace.ui.app import NotFound
-
     try:
         return dict(store.get_deployment(name))
     except ScheduleError:

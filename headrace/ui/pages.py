@@ -12,9 +12,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from headrace.errors import ParameterError, ScheduleError
 from headrace.store import views
 from headrace.ui import deploy, history
-from headrace.ui.app import page, store_of
 from headrace.ui.pages_runs import csrf_form
 from headrace.ui.security import SESSION_COOKIE, safe_next, session_value
+from headrace.ui.web import page, store_of
 
 router = APIRouter(include_in_schema=False)
 

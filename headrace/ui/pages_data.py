@@ -7,9 +7,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from headrace.store import views_data
 from headrace.ui import filters, history
-from headrace.ui.app import NotFound, page, store_of
 from headrace.ui.data import check_view, get_run, quality_of
 from headrace.ui.lineage import MAX_DEPTH, dataset_graph
+from headrace.ui.web import NotFound, page, store_of
 
 router = APIRouter(include_in_schema=False)
 

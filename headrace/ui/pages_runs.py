@@ -7,11 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from headrace.errors import RunNotFound
 from headrace.store import views, views_data
 from headrace.ui import actions, filters, history
-from headrace.ui.app import Forbidden, page, store_of
 from headrace.ui.data import get_run, run_detail
 from headrace.ui.security import CSRF_FIELD, csrf_ok
+from headrace.ui.web import Forbidden, NotFound, page, store_of
 
 router = APIRouter(include_in_schema=False)
 
@@ -77,8 +78,6 @@ def logs_page(request: Request, run_id: str, task: str | None = None, q: str | N
     if task:
         task_row = store.get_task_run(task)
         if task_row["flow_run_id"] != run["id"]:
-            from headrace.errors import RunNotFound
-
             raise RunNotFound(f"task run {task!r} does not belong to flow run {run['id']}")
     min_level = filters.int_param("level", level, 0, 100) or 0
     result = views.logs_page(store, run["id"], task_run_id=task or None, search=q or None,
@@ -113,8 +112,6 @@ def flow_page(request: Request, flow_name: str) -> Response:
     store = store_of(request)
     stats = history.flow_stats(store, flow_name)
     if not stats["runs"]:
-        from headrace.ui.app import NotFound
-
         raise NotFound(f"no runs of a flow named {flow_name!r}; the runs page lists the flows")
     recent, _ = views.runs_page(store, views.RunFilter(flows=(flow_name,)), limit=20)
     return page(request, "flow.html", stats=stats, recent=recent, flow_name=flow_name)
