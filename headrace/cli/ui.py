@@ -39,7 +39,11 @@ def ui_cmd(host: str, port: int, run_id: str | None, open_browser: bool) -> None
 
     server = UIServer(_settings(host, port))
     target = f"{server.url}/runs/{run_id}" if run_id else f"{server.url}/runs"
-    console.print(f"Web page on {server.url} (store {server.app.state.stores.get().safe_url}); Ctrl-C stops.",
+    from headrace.config import load_settings
+    from headrace.secrets import redact
+
+    # The store opens on the first request: the page starts (and says so) even while it is unreachable.
+    console.print(f"Web page on {server.url} (store {redact(load_settings().store_url)}); Ctrl-C stops.",
                   markup=False)
     if run_id:
         console.print(f"Run page: {target}", markup=False)
