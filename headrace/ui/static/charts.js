@@ -17,7 +17,8 @@
     el.innerHTML = "";
     const width = Math.max(el.clientWidth || 420, 300);
     const cfg = {
-      width: width, height: 200, scales: { x: { time: !(opts && opts.notime) } },
+      width: width, height: 200,
+      scales: { x: xs.length > 1 ? { time: true } : { time: true, range: [xs[0] - 3600, xs[0] + 3600] } },
       series: [{}].concat(series.map(function (s, i) {
         return { label: s.label, stroke: s.color || COLORS[i % COLORS.length], width: 1.5,
                  points: { show: xs.length < 80 }, spanGaps: true };
