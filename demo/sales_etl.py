@@ -316,7 +316,18 @@ def main(argv: list[str] | None = None) -> int:
     # Flow.__call__ is typed as the function's own signature, which has no return_state.
     state: State = sales_etl(start_date=args.start_date, end_date=args.end_date,  # type: ignore
                              return_state=True)
+    print(f"\nSee this run in the web page: {ui_command(str(state.run_id))}", flush=True)
     return 0 if state.is_completed() else 1
+
+
+def ui_command(run_id: str) -> str:
+    """The command that serves the web page and opens it on this run."""
+    exe = Path(sys.executable).with_name("headrace")
+    try:
+        shown = str(exe.relative_to(Path.cwd()))
+    except ValueError:
+        shown = str(exe) if exe.exists() else "headrace"
+    return f"{shown} ui --run {run_id}"
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import logging
 import threading
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextvars import copy_context
 from datetime import datetime
 from typing import Any
@@ -39,7 +39,7 @@ class FlowRun:
 
     def __init__(self, flow: Flow, parameters: dict[str, Any], *, flow_run_id: str | None,
                  scheduled_time: datetime | None, deployment_id: str | None, retry_of: str | None,
-                 now: Callable[[], datetime] | None) -> None:
+                 now: Callable[[], datetime] | None, rerun_tasks: frozenset[str] = frozenset()) -> None:
         self.flow = flow
         self.parameters = parameters
         self.store: RunStore = get_store()
@@ -48,6 +48,7 @@ class FlowRun:
         self.id = flow_run_id or uuid.uuid4().hex
         self.adopt = flow_run_id is not None
         self.retry_of = retry_of
+        self.rerun_tasks = rerun_tasks
         self.state = State("Pending")
         self.ctx = FlowRunContext(
             flow_run_id=self.id, flow_name=flow.name, parameters=parameters, store=self.store,
@@ -117,7 +118,7 @@ class FlowRun:
 
     def _load_reusable(self, run_id: str) -> None:
         for tr in self.store.list_task_runs(run_id):
-            if tr["state_type"] == "COMPLETED" and tr["result"]:
+            if tr["state_type"] == "COMPLETED" and tr["result"] and tr["task_key"] not in self.rerun_tasks:
                 self.ctx.reusable[tr["task_key"]] = (tr["result"], run_id)
 
     def run(self) -> State:
@@ -321,13 +322,15 @@ def _plain(value: Any) -> Any:
 
 def run_flow(flow: Flow, parameters: dict[str, Any], *, flow_run_id: str | None = None,
              scheduled_time: datetime | None = None, deployment_id: str | None = None,
-             retry_of: str | None = None, now: Callable[[], datetime] | None = None) -> State:
+             retry_of: str | None = None, now: Callable[[], datetime] | None = None,
+             rerun_tasks: Iterable[str] | None = None) -> State:
     """Run ``flow`` with ``parameters`` and return its final state (never raises for a failed run).
 
     ``flow_run_id`` adopts a Scheduled or Pending run created ahead of time (by the
     scheduler); ``retry_of`` reuses the persisted results of that earlier run's
-    completed tasks; ``now`` replaces the clock.
+    completed tasks, except the task keys in ``rerun_tasks``; ``now`` replaces the clock.
     """
     install_capture()
     return FlowRun(flow, parameters, flow_run_id=flow_run_id, scheduled_time=scheduled_time,
-                   deployment_id=deployment_id, retry_of=retry_of, now=now).run()
+                   deployment_id=deployment_id, retry_of=retry_of, now=now,
+                   rerun_tasks=frozenset(rerun_tasks or ())).run()

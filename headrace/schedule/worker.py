@@ -26,6 +26,7 @@ from headrace.schedule.scheduler import parameters_of
 from headrace.secrets import redact
 from headrace.state_types import NOT_STARTED_TYPES, StateType
 from headrace.store.base import utcnow
+from headrace.store.summaries import rerun_plan
 
 if TYPE_CHECKING:
     from headrace.store import RunStore
@@ -105,6 +106,8 @@ class Worker:
                 flow_run_id=run["id"],
                 scheduled_time=run["expected_start"],
                 deployment_id=run["deployment_id"],
+                retry_of=run.get("retry_of"),  # a re-run asked for by the web page
+                rerun_tasks=rerun_plan(self.store, run["id"]) if run.get("retry_of") else None,
             )
         except Exception as exc:  # noqa: BLE001 - e.g. the run was cancelled before it started
             log.error("run %s could not start: %s", run["name"], first_line(exc))

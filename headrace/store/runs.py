@@ -24,6 +24,7 @@ from headrace.store.schema import (
     state_changes,
     task_runs,
 )
+from headrace.store.summaries import update_run_summaries
 from headrace.store.transitions import STATE_COLUMNS, change, record_transitions
 
 # Columns of a task run that change after it is created (its state goes by transitions).
@@ -159,6 +160,8 @@ class RunsMixin(StoreBase):
                 conn.execute(insert(metrics), metric_rows)
             if io_rows:
                 self._insert_dataset_io(conn, io_rows)
+            update_run_summaries(conn, self.dialect, utcnow(), task_inserts=task_inserts,
+                                 task_updates=task_updates, io_rows=io_rows, metric_rows=metric_rows)
 
     def _insert_dataset_io(self, conn: Connection, io_rows: list[dict[str, Any]]) -> None:
         ins = self.insert_stmt()

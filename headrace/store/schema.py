@@ -9,8 +9,10 @@ by a newer headrace and is refused.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -22,9 +24,16 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    case,
+    func,
+    insert,
+    select,
     text,
+    update,
 )
 from sqlalchemy.engine import Connection
+
+from headrace.state_types import TERMINAL_TYPES
 
 metadata = MetaData()
 
@@ -241,6 +250,43 @@ run_alerts = Table(
     _ts("sent_at", nullable=False),
 )
 
+# Per flow run: task counts, rows read and written, quality counts; kept as task runs
+# finish (headrace.store.summaries), so list pages never re-aggregate task runs.
+run_summaries = Table(
+    "hr_run_summaries", metadata,
+    Column("flow_run_id", ID, primary_key=True),
+    Column("tasks_total", Integer, nullable=False, default=0),
+    Column("tasks_completed", Integer, nullable=False, default=0),   # includes cached
+    Column("tasks_cached", Integer, nullable=False, default=0),
+    Column("tasks_failed", Integer, nullable=False, default=0),      # failed, timed out, crashed
+    Column("tasks_cancelled", Integer, nullable=False, default=0),
+    Column("tasks_retried", Integer, nullable=False, default=0),     # finished after more than one attempt
+    Column("rows_in", BigInteger, nullable=False, default=0),
+    Column("rows_out", BigInteger, nullable=False, default=0),
+    Column("rows_quarantined", BigInteger, nullable=False, default=0),
+    Column("quality_gates", Integer, nullable=False, default=0),
+    Column("checks_failed", Integer, nullable=False, default=0),
+    _ts("updated_at"),
+)
+
+# A re-run that runs chosen tasks again: the earlier run's task keys not to reuse.
+rerun_plans = Table(
+    "hr_rerun_plans", metadata,
+    Column("flow_run_id", ID, primary_key=True),
+    Column("rerun_tasks", Text, nullable=False),          # JSON list of task keys
+    _ts("created_at", nullable=False),
+)
+
+# Indexes the web page's keyset-paginated lists walk (migration 0013).
+UI_INDEXES = [
+    Index("ix_hr_flow_runs_created_id", flow_runs.c.created_at, flow_runs.c.id),
+    Index("ix_hr_flow_runs_state_created", flow_runs.c.state_type, flow_runs.c.created_at),
+    Index("ix_hr_flow_runs_deployment_created", flow_runs.c.deployment_id, flow_runs.c.created_at),
+    Index("ix_hr_logs_task", logs.c.task_run_id, logs.c.id),
+    Index("ix_hr_datasets_name", datasets.c.name),
+    Index("ix_hr_quality_profiles_flow", quality_profiles.c.flow_run_id),
+]
+
 CORE_TABLES = [
     flow_runs, task_runs, state_changes, logs, metrics, cache, datasets, dataset_io,
     quality_results, quality_profiles, deployments, concurrency_limits, concurrency_slots,
@@ -265,9 +311,60 @@ def _deployment_errors(conn: Connection) -> None:
     task_runs_state_index.create(conn, checkfirst=True)
 
 
+TERMINAL = TERMINAL_TYPES
+QUARANTINED_METRIC = "quality.%.rows_quarantined"   # LIKE patterns of the gate's metrics
+CHECKS_FAILED_METRIC = "quality.%.checks_failed"
+
+
+def _count(cond: Any) -> Any:
+    return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+
+def _sum_rows(cond: Any, value: Any) -> Any:
+    return func.coalesce(func.sum(case((cond, value), else_=0)), 0)
+
+
+def rebuild_run_summaries(conn: Connection) -> None:
+    """Sum every stored run into ``hr_run_summaries`` again (migration 0013, repairs, benches)."""
+    t, s, io, m = task_runs.c, run_summaries.c, dataset_io.c, metrics.c
+    conn.execute(run_summaries.delete())
+    per_run = select(
+        t.flow_run_id, func.count(), _count(t.state_type == "COMPLETED"), _count(t.state_name == "Cached"),
+        _count(t.state_type.in_(("FAILED", "CRASHED"))), _count(t.state_type == "CANCELLED"),
+        _count(t.state_type.in_(TERMINAL) & (t.attempts > 1)),
+    ).where(t.flow_run_id.is_not(None)).group_by(t.flow_run_id)
+    cols = ["flow_run_id", "tasks_total", "tasks_completed", "tasks_cached", "tasks_failed", "tasks_cancelled",
+            "tasks_retried"]
+    conn.execute(insert(run_summaries).from_select(cols, per_run))
+    io_only = (select(io.flow_run_id).where(io.flow_run_id.is_not(None), io.flow_run_id.not_in(select(s.flow_run_id)))
+               .distinct())
+    conn.execute(insert(run_summaries).from_select(["flow_run_id"], io_only))
+    mine_io = io.flow_run_id == s.flow_run_id
+    mine_m = m.flow_run_id == s.flow_run_id
+    conn.execute(update(run_summaries).values(
+        rows_in=select(_sum_rows(io.direction == "input", io.rows)).where(mine_io).scalar_subquery(),
+        rows_out=select(_sum_rows(io.direction == "output", io.rows)).where(mine_io).scalar_subquery(),
+        rows_quarantined=select(_sum_rows(m.name.like(QUARANTINED_METRIC), m.value)).where(
+            mine_m, m.name.like("quality.%")).scalar_subquery(),
+        quality_gates=select(_count(m.name.like(CHECKS_FAILED_METRIC))).where(
+            mine_m, m.name.like("quality.%")).scalar_subquery(),
+        checks_failed=select(_sum_rows(m.name.like(CHECKS_FAILED_METRIC), m.value)).where(
+            mine_m, m.name.like("quality.%")).scalar_subquery(),
+    ))
+
+
+def _ui_summaries(conn: Connection) -> None:
+    """The web page's indexes and summary tables, summing the runs already stored."""
+    metadata.create_all(conn, tables=[run_summaries, rerun_plans], checkfirst=True)
+    for index in UI_INDEXES:
+        index.create(conn, checkfirst=True)
+    rebuild_run_summaries(conn)
+
+
 # Append only; never edit or reorder an applied migration.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _create(CORE_TABLES)),
     ("0003_schedule_run_alerts", _create([run_alerts])),
     ("0004_deployment_errors", _deployment_errors),
+    ("0013_ui_summaries", _ui_summaries),
 ]
