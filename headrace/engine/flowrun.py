@@ -16,7 +16,7 @@ from headrace.engine import results
 from headrace.engine.context import FlowRunContext, flow_run_var
 from headrace.engine.futures import TaskFuture
 from headrace.engine.hashing import to_json
-from headrace.engine.logs import install_capture
+from headrace.engine.logs import get_run_logger, install_capture
 from headrace.engine.retries import with_jitter
 from headrace.engine.runners import run_sync
 from headrace.engine.states import STATE_TYPES, RunView, State, first_line
@@ -281,7 +281,7 @@ class _PrintsToLog:
         self.buf += text
         while "\n" in self.buf:
             line, self.buf = self.buf.split("\n", 1)
-            logging.getLogger("headrace.runs.prints").info("%s", line)
+            get_run_logger("prints").info("%s", line)
         return len(text)
 
     def flush(self) -> None:

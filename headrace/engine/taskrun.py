@@ -381,5 +381,8 @@ def _call_logging_prints(runner: TaskRunner, task: TaskLike, args: tuple[Any, ..
         with contextlib.redirect_stdout(buf):
             return runner.call(task.fn, args, kwargs, task.timeout_seconds, cancel or threading.Event())
     finally:
+        from headrace.engine.logs import get_run_logger
+
+        prints = get_run_logger("prints")
         for line in buf.getvalue().splitlines():
-            logging.getLogger("headrace.runs.prints").info("%s", line)
+            prints.info("%s", line)
