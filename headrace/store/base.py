@@ -68,7 +68,6 @@ def _configure_sqlite(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute(f"PRAGMA busy_timeout={sqlite_busy_ms()}")
         cur.execute("PRAGMA foreign_keys=OFF")
         cur.close()
 
@@ -99,6 +98,7 @@ class StoreBase:
 
     def _create_engine(self) -> Engine:
         if self.url.startswith("sqlite"):
+            # sqlite3's `timeout` is SQLite's busy timeout: how long a connection waits for a lock.
             engine = create_engine(self.url, connect_args={"check_same_thread": False,
                                                            "timeout": sqlite_busy_ms() / 1000})
             _configure_sqlite(engine)
