@@ -22,7 +22,7 @@ from headrace.engine.runners import run_sync
 from headrace.engine.states import STATE_TYPES, RunView, State, first_line
 from headrace.engine.taskrun import close_unfinished
 from headrace.errors import Cancelled, FlowError, FlowRunError
-from headrace.secrets import mask_parameters, redact
+from headrace.secrets import protect_parameters, redact
 from headrace.store import RunStore, get_store, utcnow
 
 log = logging.getLogger("headrace.engine")
@@ -90,7 +90,7 @@ class FlowRun:
         at = self.now()
         self.attempts = 1
         row = {"id": self.id, "state_type": "RUNNING", "state_name": "Running", "state_message": None,
-               "parameters": to_json(mask_parameters(self.parameters, self.flow.secret_params)),
+               "parameters": to_json(protect_parameters(self.parameters, self.flow.secret_params)),
                "run_count": 1, "started_at": at,
                "tags": to_json(list(self.flow.tags)) if self.flow.tags else None, "heartbeat_at": at}
         if not self.adopt:
