@@ -39,7 +39,7 @@ class FlowRun:
 
     def __init__(self, flow: Flow, parameters: dict[str, Any], *, flow_run_id: str | None,
                  scheduled_time: datetime | None, deployment_id: str | None, retry_of: str | None,
-                 now: Callable[[], datetime] | None) -> None:
+                 now: Callable[[], datetime] | None, started_at: datetime | None = None) -> None:
         self.flow = flow
         self.parameters = parameters
         self.store: RunStore = get_store()
@@ -47,6 +47,7 @@ class FlowRun:
         self.parent = flow_run_var.get()
         self.id = flow_run_id or uuid.uuid4().hex
         self.adopt = flow_run_id is not None
+        self.started_at = started_at  # the caller (a worker) recorded the run Running already
         self.retry_of = retry_of
         self.state = State("Pending")
         self.ctx = FlowRunContext(
@@ -83,12 +84,20 @@ class FlowRun:
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> None:
-        """Record the run as Running (created, or taken over from the scheduler) in one transaction.
-
-        The store adds this process's host and pid.
-        """
-        at = self.now()
+        """Record the run as Running (created, or taken over from the scheduler) in one transaction,
+        unless its worker recorded that already. The store adds this process's host and pid."""
         self.attempts = 1
+        if self.started_at is not None:
+            self.state = State("Running", None, self.started_at)
+        else:
+            self._record_start()
+        self.store.writer.active_flow_runs.add(self.id)
+        self.store.writer.cancel_events[self.id] = self.ctx.cancel_event
+        if self.retry_of:
+            self._load_reusable(self.retry_of)
+
+    def _record_start(self) -> None:
+        at = self.now()
         row = {"id": self.id, "state_type": "RUNNING", "state_name": "Running", "state_message": None,
                "parameters": to_json(protect_parameters(self.parameters, self.flow.secret_params)),
                "run_count": 1, "started_at": at,
@@ -107,10 +116,6 @@ class FlowRun:
             raise FlowError(f"flow run {self.id} is {existing['state_name']}; only a Scheduled or "
                             "Pending run can be started")
         self.state = State("Running", None, at)
-        self.store.writer.active_flow_runs.add(self.id)
-        self.store.writer.cancel_events[self.id] = self.ctx.cancel_event
-        if self.retry_of:
-            self._load_reusable(self.retry_of)
 
     def _load_reusable(self, run_id: str) -> None:
         for tr in self.store.list_task_runs(run_id):
@@ -318,13 +323,15 @@ def _plain(value: Any) -> Any:
 
 def run_flow(flow: Flow, parameters: dict[str, Any], *, flow_run_id: str | None = None,
              scheduled_time: datetime | None = None, deployment_id: str | None = None,
-             retry_of: str | None = None, now: Callable[[], datetime] | None = None) -> State:
+             retry_of: str | None = None, now: Callable[[], datetime] | None = None,
+             started_at: datetime | None = None) -> State:
     """Run ``flow`` with ``parameters`` and return its final state (never raises for a failed run).
 
     ``flow_run_id`` adopts a Scheduled or Pending run created ahead of time (by the
-    scheduler); ``retry_of`` reuses the persisted results of that earlier run's
-    completed tasks; ``now`` replaces the clock.
+    scheduler), or with ``started_at`` one its caller already recorded as Running
+    (a worker starting runs in batches); ``retry_of`` reuses the persisted results
+    of that earlier run's completed tasks; ``now`` replaces the clock.
     """
     install_capture()
     return FlowRun(flow, parameters, flow_run_id=flow_run_id, scheduled_time=scheduled_time,
-                   deployment_id=deployment_id, retry_of=retry_of, now=now).run()
+                   deployment_id=deployment_id, retry_of=retry_of, now=now, started_at=started_at).run()
