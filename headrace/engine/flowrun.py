@@ -129,11 +129,11 @@ class FlowRun:
             value = self._attempts()
         except Cancelled as exc:
             self.error = FlowRunError(f"flow run {self.id[:8]} was cancelled: {exc}")
-            self.set_state("Cancelled", str(exc), flush=True)
+            self.set_state("Cancelled", str(exc))
             value = None
         except BaseException as exc:  # KeyboardInterrupt, SystemExit: the process is going away
             self.error = exc
-            self.set_state("Crashed", first_line(exc) or type(exc).__name__, flush=True)
+            self.set_state("Crashed", first_line(exc) or type(exc).__name__)
             self._end()
             raise
         finally:
@@ -172,7 +172,7 @@ class FlowRun:
             self.error = None
             ref = results.persist(_plain(value), inline_only=True)
             self.store.writer.flow_update({"id": self.id, "result": ref})
-            self.set_state("Completed", flush=True)
+            self.set_state("Completed")  # written by _end, with what ends the run
             return value
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -245,7 +245,7 @@ class FlowRun:
         detail = redact("".join(traceback.format_exception(exc))[-8000:])
         log.error("flow run %s ended %s: %s", self.id[:8], name, redact(first_line(exc)))
         self.store.writer.flow_update({"id": self.id, "result": to_json({"error": detail})})
-        self.set_state(name, redact(first_line(exc)), flush=True)
+        self.set_state(name, redact(first_line(exc)))
 
     def _end(self) -> None:
         self.ctx.task_runner.shutdown(cancel=not self.state.is_completed())

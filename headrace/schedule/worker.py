@@ -43,7 +43,7 @@ def load_entrypoint(entrypoint: str) -> Any:
 
     where = entrypoint.rpartition(":")[0]
     with _load_lock:
-        mtime = os.stat(where).st_mtime if where.endswith(".py") and os.path.exists(where) else 0.0
+        mtime = _mtime(where) if where.endswith(".py") else 0.0
         cached = _loaded.get(entrypoint)
         if cached is not None and cached[0] == mtime:
             return cached[1]
@@ -53,6 +53,13 @@ def load_entrypoint(entrypoint: str) -> Any:
         flow = load_flow(entrypoint)
         _loaded[entrypoint] = (mtime, flow)
         return flow
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0
 
 
 def sleep_seconds(next_start: datetime | None, now: datetime, poll: timedelta) -> float:

@@ -48,7 +48,9 @@ def _settings_url() -> str:
     """The settings' store URL, remembered per environment and working folder (every flow run
     asks; reading the settings builds paths)."""
     env = os.environ
-    key = (env.get("HEADRACE_STORE"), env.get("HEADRACE_HOME"), os.getcwd())
+    store, home = env.get("HEADRACE_STORE"), env.get("HEADRACE_HOME")
+    relative = not store and not (home and os.path.isabs(home))
+    key = (store, home, os.getcwd() if relative else "")  # a relative home depends on the working folder
     url = _URLS.get(key)
     if url is None:
         url = _URLS[key] = load_settings().store_url
