@@ -16,6 +16,7 @@ Targets: a tick over 1,000 deployments under 50 ms; p99 lateness under 1 s.
     .venv/bin/python bench/scheduler.py                  # the issue's numbers
     .venv/bin/python bench/scheduler.py --hours 2 --real-seconds 70   # quicker
     .venv/bin/python bench/scheduler.py --hours 0 --real-seconds 0    # only the bursts
+    .venv/bin/python bench/scheduler.py --hours 0 --real-seconds 0 --against 8dd8f34   # bursts, and A/B
     .venv/bin/python bench/scheduler.py --store postgresql://postgres@127.0.0.1:5432/test
 """
 
@@ -213,9 +214,10 @@ def wait_started(store, slot: datetime, count: int, timeout: float = 120.0) -> t
         time.sleep(0.5)
 
 
-def burst_phase(store, flow_file: Path, count: int, bursts: int, processes: int, concurrency: int) -> None:  # type: ignore[no-untyped-def]
+def run_bursts(store, flow_file: Path, count: int, bursts: int, processes: int, concurrency: int,  # type: ignore[no-untyped-def]
+               verbose: bool = True) -> tuple[list[float], list[float]]:
     """``bursts`` times: ``count`` runs due in the same second, created 5 s ahead (the scheduler
-    creates them minutes ahead); report the lateness from the slot to Running."""
+    creates them minutes ahead), taken by the workers; the p50 and p99 lateness slot -> Running."""
     from headrace.schedule.scheduler import new_run_row
     from headrace.schedule.service import serve
     from headrace.store import utcnow
@@ -227,9 +229,6 @@ def burst_phase(store, flow_file: Path, count: int, bursts: int, processes: int,
     options = {"stop": stop, "workers": 0 if processes else 1, "concurrency": concurrency, "scheduler": False}
     thread = threading.Thread(target=serve, args=(store,), kwargs=options, daemon=True)
     thread.start()
-    who = f"{processes} worker process(es)" if processes else "1 in-process worker"
-    print(f"same-second bursts: {count} runs due in one second, {bursts} bursts, on {store.dialect}, "
-          f"{who} x {concurrency} at a time")
     p50s, p99s = [], []
     try:
         for i in range(bursts):
@@ -238,17 +237,58 @@ def burst_phase(store, flow_file: Path, count: int, bursts: int, processes: int,
             store.create_scheduled_runs([new_run_row(d, slot, now, key=f"{d['id']}:burst{i}") for d in deployments])
             late, missing = wait_started(store, slot, count)
             p50s.append(pct(late, 0.5))
-            p99s.append(pct(late, 0.99))
-            print(f"  burst {i + 1}: p50 {p50s[-1]:.3f} s, p99 {p99s[-1]:.3f} s, max {max(late):.3f} s"
-                  + (f", {missing} not started" if missing else ""))
+            p99s.append(pct(late, 0.99) if not missing else float("inf"))
+            if verbose:
+                print(f"  burst {i + 1}: p50 {p50s[-1]:.3f} s, p99 {p99s[-1]:.3f} s, max {max(late):.3f} s"
+                      + (f", {missing} not started" if missing else ""))
     finally:
         stop.set()
         stop_worker_processes(procs)
         thread.join(60)
+    return p50s, p99s
+
+
+def burst_phase(store, flow_file: Path, count: int, bursts: int, processes: int, concurrency: int) -> None:  # type: ignore[no-untyped-def]
+    who = f"{processes} worker process(es)" if processes else "1 in-process worker"
+    print(f"same-second bursts: {count} runs due in one second, {bursts} bursts, on {store.dialect}, "
+          f"{who} x {concurrency} at a time")
+    p50s, p99s = run_bursts(store, flow_file, count, bursts, processes, concurrency)
     p99 = statistics.median(p99s)
     print(f"  lateness slot -> Running, median of {bursts}: p50 {statistics.median(p50s):.3f} s; "
           f"p99 {p99:.3f} s (range {min(p99s):.3f}-{max(p99s):.3f} s); target p99 < 1 s: "
           f"{'ok' if p99 < 1.0 else 'MISS'}")
+
+
+def burst_against(args: argparse.Namespace) -> None:
+    """The same-second burst in this tree and in commit ``args.against``, alternating fresh processes."""
+    import _ab
+
+    tree = _ab.export(args.against)
+    child = ["--child-burst", "--deployments", str(args.deployments), "--processes", str(args.processes),
+             "--concurrency", str(args.concurrency)] + (["--store", args.store] if args.store else [])
+    p99: dict[str, list[float]] = {"this tree": [], args.against: []}
+    for _, this_first in _ab.alternate(args.bursts):
+        for side in (("this tree", args.against) if this_first else (args.against, "this tree")):
+            result = _ab.run_child(Path(__file__).resolve(), child, None if side == "this tree" else tree)
+            p99[side].append(result["p99"])
+    mine, theirs = p99["this tree"], p99[args.against]
+    print(f"A/B same-second burst ({args.deployments} runs, {args.bursts} alternating fresh processes each): "
+          f"p99 lateness this tree {_ab.summary(mine)} s, {args.against} {_ab.summary(theirs)} s, "
+          f"ratio {statistics.median(mine) / statistics.median(theirs):.2f}; this tree's p99 < 1 s: "
+          f"{'ok' if statistics.median(mine) < 1.0 else 'MISS'}")
+    import shutil
+
+    shutil.rmtree(tree.parent, ignore_errors=True)
+
+
+def burst_child(args: argparse.Namespace, folder: Path, flow_file: Path) -> None:
+    import json
+
+    store = open_fresh(args.store, folder, "abburst")
+    os.environ["HEADRACE_STORE"] = store.url
+    p50s, p99s = run_bursts(store, flow_file, args.deployments, 1, args.processes, args.concurrency, verbose=False)
+    drop_scratch(store)
+    print(json.dumps({"p50": p50s[0], "p99": p99s[0]}))
 
 
 def start_worker_processes(store, processes: int, concurrency: int) -> list[subprocess.Popen[bytes]]:  # type: ignore[no-untyped-def]
@@ -278,6 +318,8 @@ def main() -> None:
     )
     parser.add_argument("--concurrency", type=int, default=4, help="runs at once per worker")
     parser.add_argument("--bursts", type=int, default=5, help="same-second bursts; 0 skips them")
+    parser.add_argument("--against", metavar="COMMIT", help="also run the bursts A/B: this tree vs COMMIT")
+    parser.add_argument("--child-burst", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     import logging
 
@@ -288,6 +330,9 @@ def main() -> None:
         os.environ["HEADRACE_HOME"] = str(folder)
         flow_file = folder / "bench_flow.py"
         flow_file.write_text(FLOW)
+        if args.child_burst:
+            burst_child(args, folder, flow_file)
+            return
         if args.hours > 0:
             store = open_fresh(args.store, folder, "fake")
             fake_clock_phase(store, flow_file, args.deployments, args.hours)
@@ -302,6 +347,8 @@ def main() -> None:
             os.environ["HEADRACE_STORE"] = store.url
             burst_phase(store, flow_file, args.deployments, args.bursts, args.processes, args.concurrency)
             drop_scratch(store)
+        if args.against and args.bursts > 0:
+            burst_against(args)
 
 
 if __name__ == "__main__":
