@@ -6,7 +6,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, event, insert, select, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from headrace.errors import SchemaVersionError, StoreError, StoreNotWritable
+from headrace.errors import SchemaVersionError, StoreError, StoreNotWritable, StoreUnavailable
 from headrace.secrets import redact
 from headrace.store.retry import retried, sqlite_busy_ms, store_error
 from headrace.store.schema import MIGRATIONS, metadata, migrations_table
@@ -99,7 +99,7 @@ class StoreBase:
         self.safe_url = redact(self.url)
         path = _sqlite_path(self.url)
         sqlite = self.url.startswith("sqlite")
-        self._write_lock: AbstractContextManager[Any] = _file_write_lock(path) if sqlite else nullcontext()
+        self._write_lock = _file_write_lock(path) if sqlite else None
         if path is not None and make_url(self.url).query.get("mode") != "ro":
             _prepare_sqlite_file(path)
         try:
@@ -125,12 +125,26 @@ class StoreBase:
     def transaction(self) -> Iterator[Connection]:
         """One write transaction. A lock or a dropped connection raises StoreUnavailable,
         which the store's methods retry as a whole (see :func:`retried`)."""
-        with self._write_lock:
+        with self._turn():
             try:
                 with self.engine.begin() as conn:
                     yield conn
             except DBAPIError as exc:
                 raise self._wrap(exc) from exc
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """This process's turn to write a SQLite store, waited for as long as SQLite would wait."""
+        if self._write_lock is None:
+            yield
+            return
+        if not self._write_lock.acquire(timeout=sqlite_busy_ms() / 1000):
+            raise StoreUnavailable(f"the run store {self.safe_url} is busy with another write of this process "
+                                   "for too long; it is retried")
+        try:
+            yield
+        finally:
+            self._write_lock.release()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
