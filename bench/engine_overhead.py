@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/engine_overhead.py            # or: make bench
     .venv/bin/python bench/engine_overhead.py --profile  # plus where a sequential flow spends its time
+    .venv/bin/python bench/engine_overhead.py --against 8dd8f34   # only the A/B: this tree vs that commit
 
 Every figure is printed next to a plain-Python baseline measured in the same run
 and checked against the target of issue 2. Runs are recorded in SQLite in a
@@ -14,6 +15,7 @@ import argparse
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -170,6 +172,68 @@ def process_rows(home: Path) -> tuple[list[Row], list[str]]:
     return rows, notes
 
 
+# -- A/B against an earlier commit ------------------------------------------------------------------
+
+AB_TARGET = 1.10  # this tree may cost at most 10 % more per task than the commit it is measured against
+
+
+def both_clocks(repeats: int, fn: Callable[[], Any]) -> tuple[float, float]:
+    """The least wall time and the least CPU time (all threads) of ``repeats`` calls, in seconds."""
+    walls, cpus = [], []
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return min(walls), min(cpus)
+
+
+def child_per_task(n: int = 2_000, repeats: int = 5) -> None:
+    """In a child process: ms/task of both kinds at ``n`` tasks, as one JSON line."""
+    import json
+
+    home = tempfile.mkdtemp(prefix="headrace-ab-home-")  # each side its own store (schemas differ)
+    os.environ["HEADRACE_HOME"] = home
+    os.environ.pop("HEADRACE_STORE", None)
+    try:
+        sequential, submitted = make_flows()
+        sequential(10)
+        out = {}
+        for kind, flow_fn, plain in (("sequential", sequential, plain_loop), ("submit", submitted, plain_pool)):
+            base = both_clocks(repeats, partial(plain, n))
+            measured = both_clocks(repeats, partial(flow_fn, n))
+            for i, label in enumerate(("wall", "CPU")):
+                out[f"{kind} ({label})"] = (measured[i] - base[i]) / n * 1000
+        print(json.dumps(out))
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def against(ref: str, rounds: int) -> None:
+    """Per-task overhead of this tree and of commit ``ref``, measured in alternating fresh processes."""
+    import _ab
+
+    tree = _ab.export(ref)
+    script = Path(__file__).resolve()
+    figures: dict[str, dict[str, list[float]]] = {"this tree": {}, ref: {}}
+    for _, this_first in _ab.alternate(rounds):
+        for side in (("this tree", ref) if this_first else (ref, "this tree")):
+            result = _ab.run_child(script, ["--child"], None if side == "this tree" else tree)
+            for kind, value in result.items():
+                figures[side].setdefault(kind, []).append(value)
+    print(f"A/B, N=2,000 tasks (best of 5), {rounds} alternating fresh processes each; ms/task, median (range)")
+    print("(CPU: the process's CPU time, all threads; less disturbed by other processes than wall time)")
+    print("(ratio: median of the ratios of each round's pair, which ran back to back under the same load)")
+    print(f"{'measure':<18} {'this tree':>28} {ref:>28} {'ratio (range)':>22}  target <= {AB_TARGET:.2f}")
+    for kind in figures["this tree"]:
+        mine, theirs = figures["this tree"][kind], figures[ref][kind]
+        ratios = [a / b for a, b in zip(mine, theirs, strict=True)]
+        ratio = statistics.median(ratios)
+        print(f"{kind:<18} {_ab.summary(mine):>28} {_ab.summary(theirs):>28} {_ab.summary(ratios):>22}  "
+              f"{'ok' if ratio <= AB_TARGET else 'MISS'}")
+    shutil.rmtree(tree.parent, ignore_errors=True)
+
+
 # -- output ------------------------------------------------------------------------------------------
 
 def print_table(rows: list[Row]) -> None:
@@ -196,7 +260,16 @@ def profile_sequential(n: int = 2_000) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="headrace engine overhead benchmark")
     parser.add_argument("--profile", action="store_true", help="also profile a sequential flow")
+    parser.add_argument("--against", metavar="COMMIT", help="measure this tree against COMMIT (A/B) instead")
+    parser.add_argument("--rounds", type=int, default=5, help="A/B rounds (fresh processes per side)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        child_per_task()
+        return 0
+    if args.against:  # the A/B alone: the full table is the run without --against
+        against(args.against, args.rounds)
+        return 0
     home = Path(tempfile.mkdtemp(prefix="headrace-bench-"))
     os.environ["HEADRACE_HOME"] = str(home)
     os.environ.pop("HEADRACE_STORE", None)

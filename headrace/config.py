@@ -16,11 +16,14 @@ class Settings:
     default ``./.headrace``). ``store_url``: SQLAlchemy URL of the run store
     (``HEADRACE_STORE``; default SQLite at ``home/headrace.db``).
     ``ui_url``: base URL of the web page, used for links in alerts (``HEADRACE_UI_URL``).
+    ``log_level``: lowest level of the lines a run logger stores and the CLI shows
+    (``HEADRACE_LOG_LEVEL``, default INFO).
     """
 
     home: Path
     store_url: str
     ui_url: str | None = None
+    log_level: str = "INFO"
 
     @property
     def results_dir(self) -> Path:
@@ -32,4 +35,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     home = Path(env.get("HEADRACE_HOME") or ".headrace").expanduser().absolute()
     store = env.get("HEADRACE_STORE") or f"sqlite:///{home / 'headrace.db'}"
-    return Settings(home=home, store_url=store, ui_url=env.get("HEADRACE_UI_URL") or None)
+    return Settings(home=home, store_url=store, ui_url=env.get("HEADRACE_UI_URL") or None,
+                    log_level=(env.get("HEADRACE_LOG_LEVEL") or "INFO").strip().upper())

@@ -15,6 +15,7 @@ or ``secret.key`` under ``HEADRACE_HOME``), never as given.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -170,6 +171,41 @@ def _mask(name: str, value: Any, secret: bool) -> Any:
         return {k: _mask(str(k), v, False) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_mask("", v, False) for v in value]
+    return value
+
+
+def protect_parameters(parameters: Mapping[str, Any], secret_names: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Parameters as a run stores them: what :func:`mask_parameters` would hide is encrypted with the
+    store key instead (``redact`` shows it as ``***``), so a retry can pass the real value."""
+    return {k: _protect(k, v, k in secret_names) for k, v in parameters.items()}
+
+
+def _protect(name: str, value: Any, secret: bool) -> Any:
+    if secret or isinstance(value, Secret) or (is_secret_name(name) and value is not None):
+        real = value.get_secret_value() if isinstance(value, Secret) else value
+        register_secret(real)
+        return protect(real if isinstance(real, str) else json.dumps(real, default=str))
+    if isinstance(value, str):
+        return value if redact(value) == value else protect(value)  # e.g. a URL with its password
+    if isinstance(value, Mapping):
+        return {k: _protect(str(k), v, False) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_protect("", v, False) for v in value]
+    return value
+
+
+def reveal_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """Stored parameters with their encrypted values decrypted (for the engine only: never show them)."""
+    return {k: _reveal(v) for k, v in parameters.items()}
+
+
+def _reveal(value: Any) -> Any:
+    if isinstance(value, str):
+        return reveal(value) if value.startswith("enc:v1:") else value
+    if isinstance(value, Mapping):
+        return {k: _reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_reveal(v) for v in value]
     return value
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,19 @@ def headrace_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     monkeypatch.delenv("HEADRACE_STORE", raising=False)
     yield home
     _forget_stores()
+
+
+@pytest.fixture(autouse=True)
+def logging_config_restored() -> Iterator[None]:
+    """A test calling the CLI in-process lets it configure logging (a handler, levels) as it does
+    for its own process; the next test starts from the configuration it had before."""
+    root = logging.getLogger()
+    level, handlers = root.level, set(root.handlers)
+    yield
+    root.setLevel(level)
+    for handler in root.handlers[:]:
+        if handler not in handlers and type(handler).__module__.startswith("rich."):
+            root.removeHandler(handler)
 
 
 def _forget_stores() -> None:

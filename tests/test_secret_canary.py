@@ -179,6 +179,8 @@ def test_a_planted_secret_is_found_nowhere(backend: str, headrace_home: Path, tm
         for command in (("runs", "show", run["id"]), ("runs", "logs", run["id"]), ("quality", "show", run["id"])):
             _cli(c, env, *command)
     assert any("connecting with ***" in out for out in c.cli_outputs)
+    failed = next(r for r in runs if r["flow_name"] == "canary-fail" and not r["deployment_id"])
+    _cli(c, env, "retry", failed["id"])  # fails again, with the real secret passed and nothing shown
     _cli(c, env, "run", f"{flow_file}:succeeds", "-p", f"password={SECRET}", "-p", f"api_token={SECRET}",
          fresh=True)
     report = tmp_path / "report.html"
@@ -224,3 +226,51 @@ def test_secret_parameters_reach_the_function_and_show_masked() -> None:
     assert got == ["s3cr3t-valuetok-12345"]
     stored = get_store().list_flow_runs(limit=1)[0]["parameters"]
     assert "s3cr3t" not in stored and "tok-12345" not in stored and '"user":"ann"' in stored
+
+
+RETRY_FLOW = '''
+import os
+from headrace import flow
+from headrace.secrets import Secret
+
+@flow(name="login")
+def login(password: Secret[str], api_token: str, dsn: str, pin: Secret[int] = 0,
+          options: dict | None = None, user: str = "ann") -> None:
+    with open(os.environ["SEEN_FILE"], "a") as fh:
+        fh.write(repr((password, api_token, dsn, pin, options, user)) + "\\n")
+    if os.path.exists(os.environ["FAIL_MARKER"]):
+        raise ConnectionError("the warehouse is down")
+'''
+
+
+def test_a_retried_direct_run_gets_the_real_secret_parameters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from headrace.cli import main
+    from headrace.engine import load_flow
+    from headrace.secrets import Secret
+    from headrace.store import get_store
+
+    path, seen, marker = tmp_path / "login_flow.py", tmp_path / "seen.txt", tmp_path / "fail"
+    path.write_text(RETRY_FLOW)
+    monkeypatch.setenv("SEEN_FILE", str(seen))
+    monkeypatch.setenv("FAIL_MARKER", str(marker))
+    marker.touch()
+    login = load_flow(f"{path}:login")
+    dsn = f"postgresql://etl:{SECRET}@db/dwh"
+    state = login(Secret(SECRET), f"tok-{SECRET}", dsn, pin=4321, options={"client_secret": f"cs-{SECRET}"},
+                  return_state=True)
+    assert state.is_failed()
+    marker.unlink()
+    assert main(["retry", str(state.run_id)]) == 0
+    first, second = seen.read_text().splitlines()
+    assert first == second == repr((SECRET, f"tok-{SECRET}", dsn, 4321, {"client_secret": f"cs-{SECRET}"}, "ann"))
+    runs = get_store().list_flow_runs(limit=5)
+    assert [r["state_name"] for r in runs] == ["Completed", "Failed"]
+    capsys.readouterr()
+    for run in runs:
+        assert main(["runs", "show", run["id"]]) == 0
+    shown = capsys.readouterr().out
+    assert '"password":"***"' in shown and '"user":"ann"' in shown and '"pin":"***"' in shown
+    stored = repr([r["parameters"] for r in runs])
+    for text in (shown, stored):
+        assert "CaNaRy" not in text and "4321" not in text and "b9:x@q2" not in text

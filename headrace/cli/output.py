@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 from datetime import datetime
 from typing import Any
 
 from rich.console import Console
 
+from headrace.config import load_settings
 from headrace.state_types import StateType
 
 console = Console(highlight=False)
@@ -20,10 +20,12 @@ STATE_STYLES: dict[str, str] = {StateType.COMPLETED: "green", StateType.FAILED: 
 
 
 def setup_logging() -> None:
-    """Show log lines on stderr; the CLI is the only place headrace attaches an output handler."""
+    """Show log lines on stderr at ``HEADRACE_LOG_LEVEL`` (default INFO): the CLI is the only place
+    headrace attaches a handler or sets a level; inside runs this also decides which plain
+    ``logging`` lines are stored with the run."""
     from rich.logging import RichHandler
 
-    level = os.environ.get("HEADRACE_LOG_LEVEL", "INFO").upper()
+    level = load_settings().log_level
     root = logging.getLogger()
     if any(isinstance(h, RichHandler) for h in root.handlers):
         return

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from headrace.cli.output import console, first_line, fmt_duration, fmt_time, styled_state
 from headrace.errors import FlowError
-from headrace.secrets import redact
+from headrace.secrets import redact, reveal_parameters
 from headrace.state_types import StateType
 
 
@@ -62,7 +62,7 @@ def retry_cmd(run_id: str) -> None:
     if not old["entrypoint"]:
         raise FlowError(f"flow run {old['id'][:8]} has no recorded entrypoint; run the flow again instead")
     flow = load_flow(old["entrypoint"])
-    raw = json.loads(old["parameters"] or "{}")
+    raw = reveal_parameters(json.loads(old["parameters"] or "{}"))  # secrets were stored encrypted
     parameters = flow.bind((), convert_parameters(flow, raw))
     state = run_flow(flow, parameters, retry_of=old["id"])
     raise click.exceptions.Exit(_summary(state, str(state.run_id)))

@@ -16,13 +16,13 @@ from headrace.engine import results
 from headrace.engine.context import FlowRunContext, flow_run_var, work_identity
 from headrace.engine.futures import TaskFuture
 from headrace.engine.hashing import to_json
-from headrace.engine.logs import install_capture
+from headrace.engine.logs import get_run_logger, install_capture
 from headrace.engine.retries import with_jitter
 from headrace.engine.runners import run_sync
 from headrace.engine.states import STATE_TYPES, RunView, State, first_line
 from headrace.engine.taskrun import close_unfinished
 from headrace.errors import Cancelled, FlowError, FlowRunError
-from headrace.secrets import mask_parameters, redact
+from headrace.secrets import protect_parameters, redact
 from headrace.store import RunStore, get_store, utcnow
 
 log = logging.getLogger("headrace.engine")
@@ -39,7 +39,8 @@ class FlowRun:
 
     def __init__(self, flow: Flow, parameters: dict[str, Any], *, flow_run_id: str | None,
                  scheduled_time: datetime | None, deployment_id: str | None, retry_of: str | None,
-                 now: Callable[[], datetime] | None, rerun_tasks: frozenset[str] = frozenset()) -> None:
+                 now: Callable[[], datetime] | None, rerun_tasks: frozenset[str] = frozenset(),
+                 started_at: datetime | None = None) -> None:
         self.flow = flow
         self.parameters = parameters
         self.store: RunStore = get_store()
@@ -47,6 +48,7 @@ class FlowRun:
         self.parent = flow_run_var.get()
         self.id = flow_run_id or uuid.uuid4().hex
         self.adopt = flow_run_id is not None
+        self.started_at = started_at  # the caller (a worker) recorded the run Running already
         self.retry_of = retry_of
         self.rerun_tasks = rerun_tasks
         self.state = State("Pending")
@@ -84,14 +86,25 @@ class FlowRun:
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> None:
-        """Record the run as Running (created, or taken over from the scheduler) in one transaction.
-
-        The store adds this process's host and pid.
-        """
-        at = self.now()
+        """Record the run as Running (created, or taken over from the scheduler) in one transaction,
+        unless its worker recorded that already. The store adds this process's host and pid."""
         self.attempts = 1
+        if self.started_at is not None:
+            self.state = State("Running", None, self.started_at)
+        else:
+            self._record_start()
+        self.store.writer.active_flow_runs.add(self.id)
+        self.store.writer.cancel_events[self.id] = self.ctx.cancel_event
+        self.ctx.work_id = work_identity(
+            self.store, self.id, retry_of=self.retry_of, deployment_id=self.ctx.deployment_id,
+            scheduled_time=self.ctx.scheduled_time, parent=self.parent, flow_name=self.flow.name)
+        if self.retry_of:
+            self._load_reusable(self.retry_of)
+
+    def _record_start(self) -> None:
+        at = self.now()
         row = {"id": self.id, "state_type": "RUNNING", "state_name": "Running", "state_message": None,
-               "parameters": to_json(mask_parameters(self.parameters, self.flow.secret_params)),
+               "parameters": to_json(protect_parameters(self.parameters, self.flow.secret_params)),
                "run_count": 1, "started_at": at,
                "tags": to_json(list(self.flow.tags)) if self.flow.tags else None, "heartbeat_at": at}
         if not self.adopt:
@@ -108,13 +121,6 @@ class FlowRun:
             raise FlowError(f"flow run {self.id} is {existing['state_name']}; only a Scheduled or "
                             "Pending run can be started")
         self.state = State("Running", None, at)
-        self.store.writer.active_flow_runs.add(self.id)
-        self.store.writer.cancel_events[self.id] = self.ctx.cancel_event
-        self.ctx.work_id = work_identity(
-            self.store, self.id, retry_of=self.retry_of, deployment_id=self.ctx.deployment_id,
-            scheduled_time=self.ctx.scheduled_time, parent=self.parent, flow_name=self.flow.name)
-        if self.retry_of:
-            self._load_reusable(self.retry_of)
 
     def _load_reusable(self, run_id: str) -> None:
         for tr in self.store.list_task_runs(run_id):
@@ -128,11 +134,11 @@ class FlowRun:
             value = self._attempts()
         except Cancelled as exc:
             self.error = FlowRunError(f"flow run {self.id[:8]} was cancelled: {exc}")
-            self.set_state("Cancelled", str(exc), flush=True)
+            self.set_state("Cancelled", str(exc))
             value = None
         except BaseException as exc:  # KeyboardInterrupt, SystemExit: the process is going away
             self.error = exc
-            self.set_state("Crashed", first_line(exc) or type(exc).__name__, flush=True)
+            self.set_state("Crashed", first_line(exc) or type(exc).__name__)
             self._end()
             raise
         finally:
@@ -171,7 +177,7 @@ class FlowRun:
             self.error = None
             ref = results.persist(_plain(value), inline_only=True)
             self.store.writer.flow_update({"id": self.id, "result": ref})
-            self.set_state("Completed", flush=True)
+            self.set_state("Completed")  # written by _end, with what ends the run
             return value
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -244,7 +250,7 @@ class FlowRun:
         detail = redact("".join(traceback.format_exception(exc))[-8000:])
         log.error("flow run %s ended %s: %s", self.id[:8], name, redact(first_line(exc)))
         self.store.writer.flow_update({"id": self.id, "result": to_json({"error": detail})})
-        self.set_state(name, redact(first_line(exc)), flush=True)
+        self.set_state(name, redact(first_line(exc)))
 
     def _end(self) -> None:
         self.ctx.task_runner.shutdown(cancel=not self.state.is_completed())
@@ -285,7 +291,7 @@ class _PrintsToLog:
         self.buf += text
         while "\n" in self.buf:
             line, self.buf = self.buf.split("\n", 1)
-            logging.getLogger("headrace.runs.prints").info("%s", line)
+            get_run_logger("prints").info("%s", line)
         return len(text)
 
     def flush(self) -> None:
@@ -323,14 +329,16 @@ def _plain(value: Any) -> Any:
 def run_flow(flow: Flow, parameters: dict[str, Any], *, flow_run_id: str | None = None,
              scheduled_time: datetime | None = None, deployment_id: str | None = None,
              retry_of: str | None = None, now: Callable[[], datetime] | None = None,
-             rerun_tasks: Iterable[str] | None = None) -> State:
+             rerun_tasks: Iterable[str] | None = None, started_at: datetime | None = None) -> State:
     """Run ``flow`` with ``parameters`` and return its final state (never raises for a failed run).
 
     ``flow_run_id`` adopts a Scheduled or Pending run created ahead of time (by the
-    scheduler); ``retry_of`` reuses the persisted results of that earlier run's
-    completed tasks, except the task keys in ``rerun_tasks``; ``now`` replaces the clock.
+    scheduler), or with ``started_at`` one its caller already recorded as Running
+    (a worker starting runs in batches); ``retry_of`` reuses the persisted results
+    of that earlier run's completed tasks, except the task keys in ``rerun_tasks``;
+    ``now`` replaces the clock.
     """
     install_capture()
     return FlowRun(flow, parameters, flow_run_id=flow_run_id, scheduled_time=scheduled_time,
                    deployment_id=deployment_id, retry_of=retry_of, now=now,
-                   rerun_tasks=frozenset(rerun_tasks or ())).run()
+                   rerun_tasks=frozenset(rerun_tasks or ()), started_at=started_at).run()

@@ -1,91 +1,160 @@
-"""Capturing log lines made inside a run into the run store.
+"""Run logs: the lines a run leaves in the store, without touching the logging configuration.
 
-One handler on the root logger records every line emitted while a flow or task
-run is current (``get_run_logger()`` and plain ``logging`` calls alike). It
-writes records; showing them on a terminal is the CLI's business.
+headrace attaches no handler and sets no level here (only the CLI does, to show
+lines on a terminal). Two ways a line reaches the run's store:
+
+- ``get_run_logger()``: the run logger stores each line of level
+  ``HEADRACE_LOG_LEVEL`` (default INFO) and above itself, redacted, then hands
+  it to ordinary logging (logger ``headrace.runs``) for whatever display the
+  application configured.
+- a plain ``logging`` call made inside a run is stored when logging creates its
+  record, that is at the levels the application's logging configuration enables
+  (Python's default: WARNING and above; the CLI enables INFO). A record factory,
+  installed once and chained to the one before it, does this; outside a run it
+  only calls the previous factory. Inside a run it also redacts the record's
+  message as it is created, so no handler anywhere sees a secret.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import threading
+import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from headrace.engine.context import flow_run_var, task_run_var
+from headrace.config import load_settings
+from headrace.engine.context import FlowRunContext, TaskRunContext, flow_run_var, task_run_var
 from headrace.secrets import redact
 
 RUN_LOGGER = "headrace.runs"
 
-
-class RunLogCapture(logging.Handler):
-    """Sends records emitted inside a run to that run's store."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        task = task_run_var.get()
-        flow = flow_run_var.get()
-        if task is None and flow is None:
-            return
-        store = task.store if task else flow.store  # type: ignore[union-attr]
-        try:
-            message = redact(record.getMessage())
-            if record.exc_info and record.exc_info[1] is not None:
-                message += "\n" + redact(self.formatException(record.exc_info))
-        except Exception:
-            message = str(record.msg)
-        store.writer.log({
-            "flow_run_id": task.flow_run_id if task else flow.flow_run_id,  # type: ignore[union-attr]
-            "task_run_id": task.task_run_id if task else None,
-            "at": datetime.fromtimestamp(record.created, UTC),
-            "level": record.levelno,
-            "logger": record.name,
-            "message": message,
-        })
-
-    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
-        return logging.Formatter().formatException(ei)
+_install_lock = threading.Lock()
+_installed = False
+_passing = threading.local()  # set while the run logger hands its (already stored) line on
 
 
-_handler: RunLogCapture | None = None
+def _where() -> tuple[FlowRunContext | None, TaskRunContext | None]:
+    return flow_run_var.get(), task_run_var.get()
+
+
+def store_line(flow: FlowRunContext | None, task: TaskRunContext | None, level: int, logger: str,
+               message: str, created: float | None = None) -> None:
+    """Write one (already redacted) log line to the run's store; nothing outside a run."""
+    if task is None and flow is None:
+        return
+    store = task.store if task is not None else flow.store  # type: ignore[union-attr]
+    store.writer.log({
+        "flow_run_id": task.flow_run_id if task is not None else flow.flow_run_id,  # type: ignore[union-attr]
+        "task_run_id": task.task_run_id if task is not None else None,
+        "at": datetime.fromtimestamp(created, UTC) if created is not None else datetime.now(UTC),
+        "level": level,
+        "logger": logger,
+        "message": message,
+    })
+
+
+def capture_record(record: logging.LogRecord) -> None:
+    """Redact a record made inside a run and store it with the run (the record factory's work)."""
+    flow, task = _where()
+    if flow is None and task is None:
+        return
+    passing = getattr(_passing, "on", False)  # the run logger stored and redacted this line itself
+    try:
+        text = record.getMessage()
+    except Exception:  # a bad format call: logging reports it when a handler formats the record
+        text = str(record.msg)
+    else:
+        clean = text if passing else redact(text)
+        if clean != text:  # untouched otherwise: handlers keep the message template and its args
+            record.msg, record.args, text = clean, None, clean
+    if record.exc_info and record.exc_info[1] is not None:
+        record.exc_text = redact("".join(traceback.format_exception(*record.exc_info)).rstrip("\n"))
+        text += "\n" + record.exc_text
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
+    if not passing:
+        store_line(flow, task, record.levelno, record.name, text, record.created)
 
 
 def install_capture() -> None:
-    """Attach the capture handler once; let INFO lines through an untouched root logger."""
-    global _handler
-    if _handler is not None:
+    """Install (once) the record factory that stores plain ``logging`` lines made inside a run."""
+    global _installed
+    if _installed:
         return
-    _handler = RunLogCapture(level=logging.DEBUG)
-    root = logging.getLogger()
-    root.addHandler(_handler)
-    level = os.environ.get("HEADRACE_LOG_LEVEL", "INFO").upper()
-    if root.level == logging.WARNING:  # Python's default: the user did not configure it
-        root.setLevel(level)
-    # The last-resort handler would print these INFO lines on stderr; keep stderr for warnings.
-    if logging.lastResort is not None:
-        logging.lastResort.setLevel(logging.WARNING)
-    logging.getLogger(RUN_LOGGER).setLevel(level)
+    with _install_lock:
+        if _installed:
+            return
+        previous: Callable[..., logging.LogRecord] = logging.getLogRecordFactory()
+
+        def run_record_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            if flow_run_var.get() is not None or task_run_var.get() is not None:
+                capture_record(record)
+            return record
+
+        logging.setLogRecordFactory(run_record_factory)
+        _installed = True
+
+
+def _store_level() -> int:
+    level = logging.getLevelName(load_settings().log_level)
+    return level if isinstance(level, int) else logging.INFO
 
 
 class RunLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """A logger whose lines carry the run they belong to."""
+    """A logger whose lines are stored with the run they belong to, then logged as usual."""
+
+    def __init__(self, logger: logging.Logger, extra: dict[str, Any], store_level: int) -> None:
+        super().__init__(logger, extra)
+        self.store_level = store_level
+
+    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging's name
+        return level >= self.store_level or self.logger.isEnabledFor(level)
 
     def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
         """Format and redact here, so no handler anywhere sees a secret this logger was given."""
-        if self.isEnabledFor(level):
-            text = str(msg) % args if args else str(msg)
-            self.logger.log(level, "%s", redact(text), **kwargs)
+        stored = level >= self.store_level
+        shown = self.logger.isEnabledFor(level)
+        if not (stored or shown):
+            return
+        text = redact(str(msg) % args if args else str(msg))
+        if stored:
+            exc = _exception_text(kwargs.get("exc_info"))
+            store_line(*_where(), level, self.logger.name, text + ("\n" + exc if exc else ""))
+        if shown:
+            shown_msg, shown_kwargs = self.process(text, kwargs)
+            _passing.on = True
+            try:
+                self.logger.log(level, "%s", shown_msg, **shown_kwargs)
+            finally:
+                _passing.on = False
+
+
+def _exception_text(exc_info: Any) -> str:
+    if not exc_info:
+        return ""
+    if isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    elif not isinstance(exc_info, tuple):
+        import sys
+
+        exc_info = sys.exc_info()
+    if exc_info[1] is None:
+        return ""
+    return redact("".join(traceback.format_exception(*exc_info)).rstrip("\n"))
 
 
 def get_run_logger(name: str | None = None) -> logging.LoggerAdapter:  # type: ignore[type-arg]
-    """The logger for the current run; its lines are stored with the run.
+    """The logger for the current run; its lines (``HEADRACE_LOG_LEVEL`` and above) are stored with the run.
 
     Outside a run it still works and logs to ``headrace.runs`` like any logger.
     """
     install_capture()
-    task = task_run_var.get()
-    flow = flow_run_var.get()
+    flow, task = _where()
     logger = logging.getLogger(f"{RUN_LOGGER}.{name}" if name else RUN_LOGGER)
     extra = {"flow_run_id": flow.flow_run_id if flow else None,
              "task_run_id": task.task_run_id if task else None,
              "task_name": task.task_name if task else None}
-    return RunLoggerAdapter(logger, extra)
+    return RunLoggerAdapter(logger, extra, _store_level())

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from headrace.errors import ParameterError
+from headrace.secrets import Secret
 
 Flow = Any  # headrace.engine.flow.Flow (which imports this module): name, fn and signature are read
 
@@ -25,6 +26,8 @@ def _convert(raw: Any, annotation: Any) -> Any:
         return raw
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
+    if origin is Secret:  # Secret[int]: converted as an int (the flow passes the real value on)
+        return _convert(raw, args[0] if args else Any)
     if origin in (typing.Union, types.UnionType):
         if isinstance(raw, str) and raw.lower() in ("none", "null") and type(None) in args:
             return None

@@ -26,7 +26,7 @@ from headrace.engine.context import (
 from headrace.engine.futures import TaskFuture, unmapped
 from headrace.engine.retries import with_jitter
 from headrace.engine.runners import TaskRunner, _Terminated
-from headrace.engine.states import STATE_TYPES, RunView, State, StateType, first_line
+from headrace.engine.states import STATE_TYPES, RunView, State, first_line
 from headrace.errors import Cancelled, ResultError, TaskTimeout, UpstreamFailed
 from headrace.secrets import redact
 from headrace.store import RunStore, get_store, utcnow
@@ -37,16 +37,17 @@ STANDALONE_RUNNER = TaskRunner()
 _STANDALONE_RUNNER = STANDALONE_RUNNER
 TaskLike = Any  # a headrace.engine.task.Task; typed loosely so this module needs not import it
 
-# flow run id -> its task runs not yet in a final state (closed when the flow run ends or times out)
+# flow run id -> its task runs not yet in a final state (closed when the flow run ends or times out).
+# Single dict and set operations are atomic, so the hot path takes no lock for this.
 _LIVE: dict[str, set[TaskRun]] = {}
-_LIVE_LOCK = threading.Lock()
+_VALUES = {name: t.value for name, t in STATE_TYPES.items()}  # state name -> type value
+_TERMINAL_NAMES = frozenset(name for name, t in STATE_TYPES.items() if t.is_terminal)
 
 
 def close_unfinished(flow_run_id: str, name: str, message: str) -> int:
     """Move every unfinished task run of a flow run to ``name`` (Cancelled or Crashed) and fence it:
     whatever its body does later is not recorded. Returns how many were closed."""
-    with _LIVE_LOCK:
-        runs = _LIVE.pop(flow_run_id, set())
+    runs = list(_LIVE.pop(flow_run_id, ()))
     for run in runs:
         run.close(name, message)
     return len(runs)
@@ -79,8 +80,7 @@ class TaskRun:
         self.closed = False
         self.lock = threading.Lock()
         if self.flow is not None:
-            with _LIVE_LOCK:
-                _LIVE.setdefault(self.flow.flow_run_id, set()).add(self)
+            _LIVE.setdefault(self.flow.flow_run_id, set()).add(self)
         self._record("Pending", None, None)
 
     # -- the one function that changes state -------------------------------------------
@@ -101,7 +101,7 @@ class TaskRun:
     def close(self, name: str, message: str) -> None:
         """End this run as ``name`` unless it ended already; nothing it does later is recorded."""
         with self.lock:
-            if not self.closed and not STATE_TYPES[self.row["state_name"]].is_terminal:
+            if not self.closed and self.row["state_name"] not in _TERMINAL_NAMES:
                 self.state = State(name, message, self.now(), run_id=self.id)
                 self._record(name, message, self.row["state_type"])
             self.closed = True
@@ -109,18 +109,18 @@ class TaskRun:
     def _record(self, name: str, message: str | None, previous: str | None) -> None:
         at = self.now()
         row = self.row
-        stype = STATE_TYPES[name]
-        row["state_type"], row["state_name"], row["state_message"] = stype.value, name, message
-        if stype is StateType.RUNNING and row["started_at"] is None:
+        stype = _VALUES[name]
+        row["state_type"], row["state_name"], row["state_message"] = stype, name, message
+        if stype == "RUNNING" and row["started_at"] is None:
             row["started_at"] = at
-        if stype.is_terminal:
+        if name in _TERMINAL_NAMES:
             row["ended_at"] = at
-            if self.flow is not None:
-                with _LIVE_LOCK:
-                    _LIVE.get(self.flow.flow_run_id, set()).discard(self)
+            live = _LIVE.get(self.flow.flow_run_id) if self.flow is not None else None
+            if live is not None:
+                live.discard(self)
         writer = self.store.writer
         writer.state_change({"run_id": self.id, "run_kind": "task", "from_type": previous,
-                             "to_type": stype.value, "to_name": name, "message": message, "at": at})
+                             "to_type": stype, "to_name": name, "message": message, "at": at})
         writer.task_run(dict(row))
 
     # -- execution -----------------------------------------------------------------------
@@ -389,5 +389,8 @@ def _call_logging_prints(runner: TaskRunner, task: TaskLike, args: tuple[Any, ..
         with contextlib.redirect_stdout(buf):
             return runner.call(task.fn, args, kwargs, task.timeout_seconds, cancel or threading.Event())
     finally:
+        from headrace.engine.logs import get_run_logger
+
+        prints = get_run_logger("prints")
         for line in buf.getvalue().splitlines():
-            logging.getLogger("headrace.runs.prints").info("%s", line)
+            prints.info("%s", line)

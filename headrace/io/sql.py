@@ -8,6 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from headrace.engine.logs import get_run_logger
 from headrace.errors import DataIOError, TaskRunError
 from headrace.io import _frames, _target
 from headrace.io._target import MODES, Loaded, Target, WriteSpec
@@ -83,11 +84,13 @@ def write_table(df: Any, table: str, con: Any, *, mode: str = "append",
     loaded: Loaded = _backend(target).write(target, data, spec)
     # Rows loaded count what landed: a load the ledger skipped adds nothing.
     _target.record("output", target, spec.name, loaded.landed, data.nbytes if loaded.landed else 0)
+    # The run logger: what a load did belongs to the run's record, whatever levels the application logs at.
+    run_log = get_run_logger("io")
     if loaded.landed or not spec.load_key:
-        log.info("wrote %d rows to %s (%s) on %s", loaded.rows, spec.name, mode, target.display)
+        run_log.info("wrote %d rows to %s (%s) on %s", loaded.rows, spec.name, mode, target.display)
     else:
-        log.info("skipped the load into %s on %s: key %s committed before (%d rows)",
-                 spec.name, target.display, spec.load_key, loaded.rows)
+        run_log.info("skipped the load into %s on %s: key %s committed before (%d rows)",
+                     spec.name, target.display, spec.load_key, loaded.rows)
     return loaded.rows
 
 

@@ -355,7 +355,6 @@ def _human(delta: timedelta) -> str:
 
 def parameters_of(run: dict[str, Any]) -> dict[str, Any]:
     """A stored run's parameters as a dict, encrypted secrets decrypted."""
-    from headrace.secrets import reveal
+    from headrace.secrets import reveal_parameters
 
-    params = json.loads(run["parameters"]) if run.get("parameters") else {}
-    return {k: reveal(v) if isinstance(v, str) and v.startswith("enc:v1:") else v for k, v in params.items()}
+    return reveal_parameters(json.loads(run["parameters"]) if run.get("parameters") else {})

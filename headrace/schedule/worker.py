@@ -3,8 +3,9 @@
 ``Worker.claim(now)`` takes runs (never twice, whatever the number of workers
 and machines sharing the store); ``Worker.execute(run)`` runs one and sends the
 deployment's alerts; ``Worker.serve`` is the loop that sleeps until the next
-run is due. A run whose flow no longer imports fails with the import error and
-the worker carries on.
+run is due and then claims and starts as many runs as it has free slots in one
+store transaction (a burst of due runs is started in batches). A run whose
+flow no longer imports fails with the import error and the worker carries on.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from headrace.schedule.alerts import AlertEvent, first_line
 from headrace.schedule.deployment import stored_alerts
 from headrace.schedule.scheduler import parameters_of
 from headrace.secrets import redact
-from headrace.state_types import NOT_STARTED_TYPES, StateType
+from headrace.state_types import UNFINISHED_TYPES, StateType
 from headrace.store.base import utcnow
 from headrace.store.summaries import rerun_plan
 
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("headrace.schedule")
 
-PREFETCH = 2  # claimed runs per execution slot
 _load_lock = threading.Lock()
 _loaded: dict[str, tuple[float, Any]] = {}
 
@@ -44,7 +44,7 @@ def load_entrypoint(entrypoint: str) -> Any:
 
     where = entrypoint.rpartition(":")[0]
     with _load_lock:
-        mtime = os.stat(where).st_mtime if where.endswith(".py") and os.path.exists(where) else 0.0
+        mtime = _mtime(where) if where.endswith(".py") else 0.0
         cached = _loaded.get(entrypoint)
         if cached is not None and cached[0] == mtime:
             return cached[1]
@@ -54,6 +54,13 @@ def load_entrypoint(entrypoint: str) -> Any:
         flow = load_flow(entrypoint)
         _loaded[entrypoint] = (mtime, flow)
         return flow
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0
 
 
 def sleep_seconds(next_start: datetime | None, now: datetime, poll: timedelta) -> float:
@@ -84,8 +91,13 @@ class Worker:
         self._lock = threading.Lock()
 
     def claim(self, now: datetime, limit: int | None = None, run_ids: list[str] | None = None) -> list[dict[str, Any]]:
-        """Take up to ``limit`` runs due at ``now`` (oldest slot first) for this worker."""
+        """Take up to ``limit`` runs due at ``now`` (oldest slot first) for this worker (Pending)."""
         return self.store.claim_runs(now, self.name, self.concurrency if limit is None else limit, run_ids=run_ids)
+
+    def start(self, now: datetime, limit: int) -> list[dict[str, Any]]:
+        """Claim up to ``limit`` due runs and record them Running at ``now``, in one transaction:
+        for runs this worker executes right away (``execute`` takes them over)."""
+        return self.store.claim_runs(now, self.name, limit, start=True)
 
     def execute(self, run: dict[str, Any]) -> str:
         """Run one claimed run to its end; return its final state name. Never raises."""
@@ -96,7 +108,7 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - the run fails, the worker goes on
             msg = redact(f"cannot load flow {run['entrypoint']}: {first_line(exc)}")
             log.error("run %s: %s", run["name"], msg)
-            self.store.transition_runs([run["id"]], StateType.FAILED, "Failed", msg, only_from=NOT_STARTED_TYPES)
+            self.store.transition_runs([run["id"]], StateType.FAILED, "Failed", msg, only_from=UNFINISHED_TYPES)
             self._alert(run, "failure", "Failed", msg)
             return "Failed"
         try:
@@ -108,11 +120,13 @@ class Worker:
                 deployment_id=run["deployment_id"],
                 retry_of=run.get("retry_of"),  # a re-run asked for by the web page
                 rerun_tasks=rerun_plan(self.store, run["id"]) if run.get("retry_of") else None,
+                started_at=run["started_at"] if run["state_type"] == StateType.RUNNING else None,
             )
         except Exception as exc:  # noqa: BLE001 - e.g. the run was cancelled before it started
             log.error("run %s could not start: %s", run["name"], first_line(exc))
             self.store.transition_runs(
-                [run["id"]], StateType.FAILED, "Failed", redact(first_line(exc) or ""), only_from=(StateType.PENDING,)
+                [run["id"]], StateType.FAILED, "Failed", redact(first_line(exc) or ""),
+                only_from=(StateType.PENDING, StateType.RUNNING),
             )
             return "Failed"
         kind = "success" if state.is_completed() else "failure"
@@ -165,11 +179,10 @@ class Worker:
             log.info("worker %s stopping; waiting for %s run(s)", self.name, len(self._active))
 
     def _free(self) -> int:
-        # Claim a little ahead of the free slots (like a queue's prefetch): a burst of due
-        # runs is then claimed in a few batches instead of one transaction per run. The
-        # extra runs wait as Pending in this worker's queue; if it dies they are marked Crashed.
+        # Only runs that start at once are taken: a run is Running from the moment its body can
+        # run, and the runs this worker cannot start yet stay Scheduled for other workers.
         with self._lock:
-            return self.concurrency * PREFETCH - len(self._active)
+            return self.concurrency - len(self._active)
 
     def _step(self, pool: ThreadPoolExecutor, clock: Callable[[], datetime]) -> float:
         """Claim what fits; return how long to wait before looking again."""
@@ -186,7 +199,7 @@ class Worker:
         free = self._free()
         if free <= 0:
             return 0
-        runs = self.claim(now, free)
+        runs = self.start(now, free)
         for run in runs:
             future = pool.submit(self.execute, run)
             with self._lock:

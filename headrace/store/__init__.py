@@ -8,6 +8,7 @@ Crashed.
 
 from __future__ import annotations
 
+import os
 import threading
 
 from headrace.config import load_settings
@@ -40,6 +41,20 @@ class RunStore(RunsMixin, CacheMixin, ConcurrencyMixin, DeploymentsMixin, Qualit
 
 _STORES: dict[str, RunStore] = {}
 _LOCK = threading.Lock()
+_URLS: dict[tuple[str | None, str | None, str], str] = {}
+
+
+def _settings_url() -> str:
+    """The settings' store URL, remembered per environment and working folder (every flow run
+    asks; reading the settings builds paths)."""
+    env = os.environ
+    store, home = env.get("HEADRACE_STORE"), env.get("HEADRACE_HOME")
+    relative = not store and not (home and os.path.isabs(home))
+    key = (store, home, os.getcwd() if relative else "")  # a relative home depends on the working folder
+    url = _URLS.get(key)
+    if url is None:
+        url = _URLS[key] = load_settings().store_url
+    return url
 
 
 def open_store(url: str) -> RunStore:
@@ -51,7 +66,7 @@ def open_store(url: str) -> RunStore:
 
 def get_store(url: str | None = None) -> RunStore:
     """The process-wide store for ``url`` (default: from the settings)."""
-    key = normalize_url(url or load_settings().store_url)
+    key = normalize_url(url or _settings_url())
     store = _STORES.get(key)
     if store is None:
         with _LOCK:

@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, event, insert, select, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from headrace.errors import SchemaVersionError, StoreError, StoreNotWritable
+from headrace.errors import SchemaVersionError, StoreError, StoreNotWritable, StoreUnavailable
 from headrace.secrets import redact
 from headrace.store.retry import retried, sqlite_busy_ms, store_error
 from headrace.store.schema import MIGRATIONS, metadata, migrations_table
@@ -68,7 +68,6 @@ def _configure_sqlite(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute(f"PRAGMA busy_timeout={sqlite_busy_ms()}")
         cur.execute("PRAGMA foreign_keys=OFF")
         cur.close()
 
@@ -79,14 +78,28 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+_FILE_LOCKS: dict[Path, threading.RLock] = {}
+_FILE_LOCKS_GUARD = threading.Lock()
+
+
+def _file_write_lock(path: Path | None) -> threading.RLock:
+    """One lock per SQLite file in this process: threads take turns writing here, woken at once,
+    instead of in SQLite's busy handler, which polls with sleeps of up to 100 ms."""
+    if path is None:
+        return threading.RLock()
+    with _FILE_LOCKS_GUARD:
+        return _FILE_LOCKS.setdefault(path.resolve(), threading.RLock())
+
+
 class StoreBase:
     """A connection to the run store; the table-specific methods live in mixins."""
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = normalize_url(url)
         self.safe_url = redact(self.url)
-        self._lock = threading.RLock()
         path = _sqlite_path(self.url)
+        sqlite = self.url.startswith("sqlite")
+        self._write_lock = _file_write_lock(path) if sqlite else None
         if path is not None and make_url(self.url).query.get("mode") != "ro":
             _prepare_sqlite_file(path)
         try:
@@ -99,6 +112,7 @@ class StoreBase:
 
     def _create_engine(self) -> Engine:
         if self.url.startswith("sqlite"):
+            # sqlite3's `timeout` is SQLite's busy timeout: how long a connection waits for a lock.
             engine = create_engine(self.url, connect_args={"check_same_thread": False,
                                                            "timeout": sqlite_busy_ms() / 1000})
             _configure_sqlite(engine)
@@ -111,11 +125,26 @@ class StoreBase:
     def transaction(self) -> Iterator[Connection]:
         """One write transaction. A lock or a dropped connection raises StoreUnavailable,
         which the store's methods retry as a whole (see :func:`retried`)."""
+        with self._turn():
+            try:
+                with self.engine.begin() as conn:
+                    yield conn
+            except DBAPIError as exc:
+                raise self._wrap(exc) from exc
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """This process's turn to write a SQLite store, waited for as long as SQLite would wait."""
+        if self._write_lock is None:
+            yield
+            return
+        if not self._write_lock.acquire(timeout=sqlite_busy_ms() / 1000):
+            raise StoreUnavailable(f"the run store {self.safe_url} is busy with another write of this process "
+                                   "for too long; it is retried")
         try:
-            with self.engine.begin() as conn:
-                yield conn
-        except DBAPIError as exc:
-            raise self._wrap(exc) from exc
+            yield
+        finally:
+            self._write_lock.release()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -9,9 +9,10 @@ PostgreSQL, the single ``BEGIN IMMEDIATE`` writer on SQLite.
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +42,25 @@ MUTABLE = (
     "late_after_seconds",
     "alerts",
 )
+
+
+@functools.lru_cache(maxsize=64)
+def _candidates(postgresql: bool, by_ids: bool, limit: int) -> Any:
+    """Due scheduled runs, oldest slot first, with their deployment's name, alerts and limit
+    (built once per shape: building a statement costs more than running it on SQLite)."""
+    query = (
+        select(flow_runs, deployments.c.name.label("deployment_name"), deployments.c.alerts,
+               deployments.c.concurrency_limit.label("deployment_limit"))
+        .outerjoin(deployments, deployments.c.id == flow_runs.c.deployment_id)
+        .where(flow_runs.c.state_type == "SCHEDULED", flow_runs.c.expected_start <= bindparam("b_now"))
+        .order_by(flow_runs.c.expected_start)
+        .limit(limit)
+    )
+    if by_ids:
+        query = query.where(flow_runs.c.id.in_(bindparam("b_ids", expanding=True)))
+    if postgresql:
+        query = query.with_for_update(skip_locked=True, of=flow_runs)  # other workers take other rows
+    return query
 
 
 def slot_key(deployment_id: str, slot: datetime) -> str:
@@ -225,80 +245,68 @@ class DeploymentsMixin(StoreBase):
     # -- claims -------------------------------------------------------------------------
     @retried
     def claim_runs(
-        self, now: datetime, worker: str, limit: int = 1, run_ids: list[str] | None = None
+        self, now: datetime, worker: str, limit: int = 1, run_ids: list[str] | None = None, *, start: bool = False
     ) -> list[dict[str, Any]]:
-        """Atomically move up to ``limit`` due scheduled runs to PENDING for ``worker``.
+        """Atomically move up to ``limit`` due scheduled runs to PENDING for ``worker``, in one transaction.
 
         Oldest slot first; a deployment's ``concurrency_limit`` counts its pending and
-        running runs. With ``run_ids`` only those runs are considered.
+        running runs. With ``run_ids`` only those runs are considered. ``start``: the
+        worker runs them right away, so they go on to RUNNING (started at ``now``) in
+        the same transaction. Each run comes back with its deployment's name and alerts.
         """
         if limit <= 0:
             return []
         now = now.astimezone(UTC)
+        query = _candidates(self.dialect == "postgresql", run_ids is not None, max(limit * 4, 16))
+        params: dict[str, Any] = {"b_now": now}
+        if run_ids is not None:
+            params["b_ids"] = list(run_ids)
         with self.transaction() as conn:
-            query = (
-                select(flow_runs.c.id, flow_runs.c.deployment_id)
-                .where(flow_runs.c.state_type == "SCHEDULED", flow_runs.c.expected_start <= now)
-                .order_by(flow_runs.c.expected_start)
-                .limit(max(limit * 4, 16))
-            )
-            if run_ids is not None:
-                query = query.where(flow_runs.c.id.in_(run_ids))
-            if self.dialect == "postgresql":
-                query = query.with_for_update(skip_locked=True)  # other workers take other rows
-            chosen = self._within_limits(conn, list(conn.execute(query).all()), limit)
-            if not chosen:
-                return []
-            return self._mark_claimed(conn, chosen, worker, now)
+            candidates = conn.execute(query, params).mappings().all()
+            chosen = [_row(r) for r in self._within_limits(conn, candidates, limit)]
+            if chosen:
+                self._mark_claimed(conn, chosen, worker, now, start)
+        for run in chosen:
+            del run["deployment_limit"]
+        return chosen
 
-    def _mark_claimed(self, conn: Connection, chosen: list[str], worker: str, now: datetime) -> list[dict[str, Any]]:
-        message = f"claimed by {worker}"
-        record_transitions(
-            conn,
-            "flow",
-            [change(rid, "PENDING", "Pending", now, message, "SCHEDULED") for rid in chosen],
-            values={"worker": worker, "hostname": HOSTNAME, "pid": os.getpid()},
-        )
-        # The deployment's name and alerts come along, so running the claim needs no more reads.
-        query = (
-            select(flow_runs, deployments.c.name.label("deployment_name"), deployments.c.alerts)
-            .outerjoin(deployments, deployments.c.id == flow_runs.c.deployment_id)
-            .where(flow_runs.c.id.in_(chosen))
-            .order_by(flow_runs.c.expected_start)
-        )
-        return [_row(r) for r in conn.execute(query).mappings().all()]
+    def _mark_claimed(self, conn: Connection, chosen: list[dict[str, Any]], worker: str, now: datetime,
+                      start: bool) -> None:
+        claimed = {"worker": worker, "hostname": HOSTNAME, "pid": os.getpid()}
+        changes = []
+        for run in chosen:
+            changes.append(change(run["id"], "PENDING", "Pending", now, f"claimed by {worker}", "SCHEDULED"))
+            if start:
+                changes.append(change(run["id"], "RUNNING", "Running", now, None, "PENDING"))
+        if start:
+            claimed.update(started_at=now, heartbeat_at=now, run_count=1)
+        record_transitions(conn, "flow", changes, values=claimed)
+        last = changes[-1]
+        for run in chosen:
+            run.update(claimed, state_type=last["to_type"], state_name=last["to_name"], state_message=last["message"])
 
-    def _within_limits(self, conn: Connection, candidates: list[Any], limit: int) -> list[str]:
-        dep_ids = sorted({d for _, d in candidates if d})
-        limits: dict[str, int] = {}
-        if dep_ids:
-            query = select(deployments.c.id, deployments.c.concurrency_limit).where(
-                deployments.c.id.in_(dep_ids), deployments.c.concurrency_limit.is_not(None)
-            )
-            if self.dialect == "postgresql":
-                query = query.with_for_update()  # serialize the count per limited deployment
-            limits = {r[0]: int(r[1]) for r in conn.execute(query)}
+    def _within_limits(self, conn: Connection, candidates: Sequence[Any], limit: int) -> list[Any]:
+        limits = {r["deployment_id"]: int(r["deployment_limit"]) for r in candidates
+                  if r["deployment_limit"] is not None}
         active: dict[str, int] = {}
         if limits:
-            active = {
-                r[0]: int(r[1])
-                for r in conn.execute(
-                    select(flow_runs.c.deployment_id, func.count())
-                    .where(
-                        flow_runs.c.deployment_id.in_(list(limits)), flow_runs.c.state_type.in_(("PENDING", "RUNNING"))
-                    )
-                    .group_by(flow_runs.c.deployment_id)
-                )
-            }
-        chosen: list[str] = []
-        for run_id, dep in candidates:
+            if self.dialect == "postgresql":  # serialize the count per limited deployment
+                conn.execute(select(deployments.c.id).where(deployments.c.id.in_(sorted(limits))).with_for_update())
+            counted = (select(flow_runs.c.deployment_id, func.count())
+                       .where(flow_runs.c.deployment_id.in_(list(limits)),
+                              flow_runs.c.state_type.in_(("PENDING", "RUNNING")))
+                       .group_by(flow_runs.c.deployment_id))
+            active = {r[0]: int(r[1]) for r in conn.execute(counted)}
+        chosen: list[Any] = []
+        for run in candidates:
             if len(chosen) >= limit:
                 break
+            dep = run["deployment_id"]
             if dep in limits:
                 if active.get(dep, 0) >= limits[dep]:
                     continue
                 active[dep] = active.get(dep, 0) + 1
-            chosen.append(run_id)
+            chosen.append(run)
         return chosen
 
     # -- lateness and alerts --------------------------------------------------------------

@@ -42,6 +42,14 @@ def _row(mapping: Any) -> dict[str, Any]:
     return out
 
 
+def _merged(updates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per run, later values winning: a run's updates of one batch in one statement."""
+    out: dict[str, dict[str, Any]] = {}
+    for row in updates:
+        out.setdefault(row["id"], {}).update(row)
+    return list(out.values())
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -153,7 +161,7 @@ class RunsMixin(StoreBase):
                 mutable = [{"id": u["id"], **{c: u.get(c) for c in TASK_MUTABLE}} for u in task_updates]
                 record_transitions(conn, "task", task_old, rows=mutable)
             if flow_updates or flow_changes:
-                record_transitions(conn, "flow", flow_changes, rows=flow_updates)
+                record_transitions(conn, "flow", flow_changes, rows=_merged(flow_updates))
             if log_rows:
                 conn.execute(insert(logs), log_rows)
             if metric_rows:

@@ -89,17 +89,21 @@ def _guard(conn: Connection, table: Table, changes: Sequence[Mapping[str, Any]],
     return out
 
 
-def _with_state(row: Mapping[str, Any], last: Mapping[str, Any] | None) -> dict[str, Any]:
+def _with_state(row: Mapping[str, Any], last: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    if last is None:
+        return row
+    ended = last["to_type"] in _TERMINAL and row.get("ended_at") is None
+    if not ended and (row.get("state_type"), row.get("state_name"), row.get("state_message")) == (
+            last["to_type"], last["to_name"], last["message"]):
+        return row  # the engine's rows carry their state already: no copy on the hot path
     out = dict(row)
-    if last is not None:
-        out["state_type"], out["state_name"], out["state_message"] = (
-            last["to_type"], last["to_name"], last["message"])
-        if last["to_type"] in _TERMINAL and out.get("ended_at") is None:
-            out["ended_at"] = last["at"]
+    out["state_type"], out["state_name"], out["state_message"] = last["to_type"], last["to_name"], last["message"]
+    if ended:
+        out["ended_at"] = last["at"]
     return out
 
 
-def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]], new: Any) -> set[str]:
+def _insert(conn: Connection, table: Table, rows: list[Mapping[str, Any]], new: Any) -> set[str]:
     if new is True:
         conn.execute(insert(table), rows)
         return {r["id"] for r in rows}
@@ -111,7 +115,7 @@ def _update_stmt(table: Table, columns: tuple[str, ...]) -> Any:
     return update(table).where(table.c.id == bindparam("b_id")).values({c: bindparam(c) for c in columns})
 
 
-def _update_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+def _update_rows(conn: Connection, table: Table, rows: list[Mapping[str, Any]]) -> None:
     """Rows with the same columns go in one executemany, in their original order otherwise."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
@@ -141,6 +145,11 @@ def _update_states(conn: Connection, table: Table, last: list[Mapping[str, Any]]
     _flush_groups(conn, table, groups)
 
 
-def _change_row(kind: str, c: Mapping[str, Any]) -> dict[str, Any]:
+_CHANGE_KEYS = frozenset(("run_id", "run_kind", "from_type", "to_type", "to_name", "message", "at"))
+
+
+def _change_row(kind: str, c: Mapping[str, Any]) -> Mapping[str, Any]:
+    if c.get("run_kind") == kind and c.keys() == _CHANGE_KEYS:
+        return c  # already in the table's shape (the engine's batches): no copy
     return {"run_id": c["run_id"], "run_kind": kind, "from_type": c.get("from_type"), "to_type": c["to_type"],
             "to_name": c["to_name"], "message": c.get("message"), "at": c["at"]}

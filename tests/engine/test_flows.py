@@ -198,12 +198,14 @@ def test_hooks_are_called_with_flow_run_and_state() -> None:
                     ("flow-fail", "bad", "ValueError")]
 
 
-def test_run_logger_and_plain_logging_are_stored_with_the_run() -> None:
+def test_run_logger_lines_and_enabled_plain_logging_lines_are_stored_with_the_run() -> None:
+    module_logger = logging.getLogger("my.module")
+
     @task
     def work() -> None:
         get_run_logger().info("processing %d rows", 42)
-        logging.getLogger("my.module").warning("plain warning")
-        logging.getLogger("my.module").info("plain info")
+        module_logger.warning("plain warning")
+        module_logger.info("plain info")
 
     @flow
     def pipeline() -> None:
@@ -216,11 +218,20 @@ def test_run_logger_and_plain_logging_are_stored_with_the_run() -> None:
     lines = get_store().get_logs(run["id"])
     messages = [line["message"] for line in lines]
     assert "flow says hi" in messages and "processing 42 rows" in messages
-    assert "plain warning" in messages and "plain info" in messages
+    # Plain logging: stored at the levels the application's logging enables (Python's default: WARNING).
+    assert "plain warning" in messages and "plain info" not in messages
     assert "not inside any run" not in messages
     by_msg = {line["message"]: line for line in lines}
     assert by_msg["flow says hi"]["task_run_id"] is None
     assert by_msg["processing 42 rows"]["task_run_id"] is not None
+    assert by_msg["plain warning"]["logger"] == "my.module"
+
+    module_logger.setLevel(logging.INFO)  # the application enables INFO for its module
+    try:
+        state = pipeline(return_state=True)
+    finally:
+        module_logger.setLevel(logging.NOTSET)
+    assert "plain info" in [line["message"] for line in get_store().get_logs(str(state.run_id))]
 
 
 def test_passwords_never_reach_the_log_records() -> None:

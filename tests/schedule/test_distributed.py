@@ -61,3 +61,44 @@ def test_two_schedulers_and_four_workers_run_each_slot_once(store_url, flow_file
     assert len({(r["deployment_id"], r["expected_start"]) for r in runs}) == len(runs)
     for st in stores:
         st.close()
+
+
+def test_serving_workers_start_a_burst_in_batches_and_run_each_run_once(store_url, flow_file, monkeypatch):
+    import time
+
+    from headrace.schedule.scheduler import new_run_row
+    from headrace.store import utcnow
+
+    monkeypatch.setenv("HEADRACE_STORE", store_url)
+    stores = [open_store(store_url) for _ in range(4)]
+    flow = flow_file.load()
+    for name in ("a", "b", "c", "d"):
+        Deployment(flow, name, parameters={"label": name}).apply(store=stores[0])
+    now = utcnow()
+    burst = [new_run_row(d, now - timedelta(seconds=s), now) for d in stores[0].list_deployments() for s in range(12)]
+    assert stores[0].create_scheduled_runs(burst) == 48  # 48 runs due at once
+    stop = threading.Event()
+    workers = [Worker(stores[1 + i], name=f"w{i}", concurrency=4) for i in range(3)]
+    threads = [threading.Thread(target=w.serve, args=(stop,)) for w in workers]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(stores[0].list_flow_runs(state="Completed", limit=100)) < 48:
+        time.sleep(0.2)
+    stop.set()
+    for w in workers:
+        w.wakeup.set()
+    for t in threads:
+        t.join(30)
+    lines = flow_file.lines()
+    assert len(lines) == 48 and max(Counter(lines).values()) == 1  # every run ran, none twice
+    starts: Counter[tuple[str, object]] = Counter()
+    for run in stores[0].list_flow_runs(limit=100):
+        history = stores[0].get_state_changes(run["id"])
+        assert [c["to_type"] for c in history] == ["SCHEDULED", "PENDING", "RUNNING", "COMPLETED"]
+        claim, start = history[1], history[2]
+        assert claim["message"] == f"claimed by {run['worker']}" and start["at"] == claim["at"] == run["started_at"]
+        starts[(run["worker"], run["started_at"])] += 1
+    assert max(starts.values()) > 1  # runs were started in batches, one transaction each
+    for st in stores:
+        st.close()

@@ -196,3 +196,49 @@ def test_deployments_sharing_a_cron_plan_in_different_ticks_yet_ahead_of_time(st
     assert len(later) >= 20 * 4
     for row in later:  # after the first window, each slot was planned at least 5 min ahead
         assert row["expected_start"] - row["created_at"] >= 5 * MIN - timedelta(seconds=5)
+
+
+def test_a_worker_starts_a_burst_of_due_runs_in_one_transaction(store, flow_file) -> None:
+    from sqlalchemy import event
+
+    dep = deploy(flow_file, cron="* * * * *", catchup=True)
+    Scheduler(store, spread=NO_SPREAD).tick(T0 + 5 * MIN)  # 06:00 .. 06:05 are due, six runs
+    worker = Worker(store, name="w1", concurrency=4)
+    commits: list[object] = []
+
+    def committed(conn: object) -> None:
+        commits.append(conn)
+
+    event.listen(store.engine, "commit", committed)
+    try:
+        started = worker.start(T0 + 5 * MIN, 4)
+    finally:
+        event.remove(store.engine, "commit", committed)
+    assert len(commits) == 1 and len(started) == 4
+    assert [r["expected_start"] for r in started] == [T0 + k * MIN for k in range(4)]  # oldest slots first
+    for run in started:
+        stored = store.get_flow_run(run["id"])
+        assert (stored["state_name"], stored["started_at"], stored["worker"]) == ("Running", T0 + 5 * MIN, "w1")
+        history = [(c["from_type"], c["to_type"]) for c in store.get_state_changes(run["id"])]
+        assert history == [(None, "SCHEDULED"), ("SCHEDULED", "PENDING"), ("PENDING", "RUNNING")]
+    assert sorted(worker.execute(run) for run in started) == ["Completed"] * 4
+    done = store.get_flow_run(started[0]["id"])
+    assert done["started_at"] == T0 + 5 * MIN and done["run_count"] == 1
+    assert [c["to_type"] for c in store.get_state_changes(done["id"])][-2:] == ["RUNNING", "COMPLETED"]
+    waiting = [r for r in runs_of(store, dep) if r["state_name"] == "Scheduled"]
+    assert [r["expected_start"] for r in waiting][:2] == [T0 + 4 * MIN, T0 + 5 * MIN]  # left for others
+
+
+def test_a_started_run_whose_flow_no_longer_imports_fails(store, flow_file, tmp_path) -> None:
+    from headrace.engine import load_flow
+
+    broken = tmp_path / "gone_flows.py"
+    broken.write_text(flow_file.path.read_text())
+    Deployment(load_flow(f"{broken}:ticker"), "gone", schedule=CronSchedule("0 * * * *")).apply(now=T0 - MIN)
+    broken.write_text("import not_a_module_anywhere\n")
+    Scheduler(store, spread=NO_SPREAD).tick(T0)
+    worker = Worker(store)
+    (run,) = worker.start(T0 + MIN, 4)
+    assert worker.execute(run) == "Failed"
+    failed = store.get_flow_run(run["id"])
+    assert failed["state_name"] == "Failed" and "not_a_module_anywhere" in failed["state_message"]
