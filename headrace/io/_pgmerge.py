@@ -15,7 +15,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from headrace.io import _pgindex
-from headrace.io._target import WriteSpec, quote
+from headrace.io._target import WriteSpec, compose, quote
+
+# Readers wait only when the indexes are dropped; otherwise only other writers are kept out.
+_LOCK_EXCLUSIVE = "LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+_LOCK_WRITERS = "LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE"
+_ANALYZE = "ANALYZE {table}"
 
 
 def stage(cur: Any, data: pa.Table) -> str:
@@ -44,10 +49,9 @@ def merge(cur: Any, data: pa.Table, columns: dict[str, str],
     """
     whole = set(columns) <= set(data.column_names)
     rebuild = whole and _pgindex.rebuildable(cur, spec, data.num_rows)
-    # Dropping indexes needs the exclusive lock (readers wait until commit); otherwise
-    # readers go on and only writers are kept out.
-    lock = "ACCESS EXCLUSIVE" if rebuild else "SHARE ROW EXCLUSIVE"
-    cur.execute(f"LOCK TABLE {spec.qualified} IN {lock} MODE")
+    # Dropping indexes needs the exclusive lock (readers wait until commit).
+    lock = _LOCK_EXCLUSIVE if rebuild else _LOCK_WRITERS
+    cur.execute(compose(lock, table=spec.qualified))
     # Checked again under the lock: nobody can add a foreign key or change an index now.
     whole = whole and not referenced(cur, spec)
     rebuild = rebuild and whole and _pgindex.rebuildable(cur, spec, data.num_rows)
@@ -68,10 +72,10 @@ def _delete_keys(cur: Any, data: pa.Table, columns: dict[str, str], spec: WriteS
     if not candidates.num_rows:
         return  # every key is new (the daily load): nothing to delete
     staged = stage(cur, candidates)
-    cur.execute(f"ANALYZE {quote(staged)}")  # a real row count lets the planner hash-join
-    cond = " AND ".join(f"t.{quote(k)} = CAST(s.{quote(k)} AS {columns[k]})" for k in keys)
-    cur.execute(f"DELETE FROM {spec.qualified} t USING {quote(staged)} s WHERE {cond}{where}",
-                bounds)
+    cur.execute(compose(_ANALYZE, table=quote(staged)))  # a real row count lets the planner hash-join
+    cur.execute(compose("DELETE FROM {table} t USING {stage} s WHERE {cond}{where}",
+                        table=spec.qualified, stage=quote(staged),
+                        cond=_key_match(keys, columns), where=where), bounds)
 
 
 def _in_range(cur: Any, keys: pa.Table, columns: dict[str, str],
@@ -84,8 +88,8 @@ def _in_range(cur: Any, keys: pa.Table, columns: dict[str, str],
     name = keys.column_names[0]
     if keys.num_columns != 1 or not pa.types.is_integer(keys.schema.field(name).type):
         return keys, "", None
-    cur.execute(f"SELECT min({quote(name)})::int8, max({quote(name)})::int8 "
-                f"FROM {spec.qualified}")
+    cur.execute(compose("SELECT min({key})::int8, max({key})::int8 FROM {table}",
+                        key=quote(name), table=spec.qualified))
     t_low, t_high = cur.fetchone()
     if t_low is None:
         return keys.slice(0, 0), "", None
@@ -95,18 +99,20 @@ def _in_range(cur: Any, keys: pa.Table, columns: dict[str, str],
         return inside, "", None
     low, high = (v.as_py() for v in pc.min_max(inside.column(name)).values())
     typ = columns[name]
-    return (inside, f" AND t.{quote(name)} BETWEEN CAST($1 AS {typ}) AND CAST($2 AS {typ})",
-            (low, high))
+    return (inside, compose(" AND t.{key} BETWEEN CAST($1 AS {type}) AND CAST($2 AS {type})",
+                            key=quote(name), type=typ), (low, high))
 
 
 def _update(cur: Any, data: pa.Table, columns: dict[str, str], spec: WriteSpec) -> pa.Table:
     """UPDATE the rows whose keys exist with the frame's columns; return the new rows."""
     keys = list(spec.keys)
     staged = stage(cur, data.select(keys))
-    cur.execute(f"ANALYZE {quote(staged)}")
-    cond = " AND ".join(f"t.{quote(k)} = CAST(s.{quote(k)} AS {columns[k]})" for k in keys)
-    cur.execute(f"SELECT {', '.join('t.' + quote(k) for k in keys)} FROM {spec.qualified} t "
-                f"WHERE EXISTS (SELECT 1 FROM {quote(staged)} s WHERE {cond})")
+    cur.execute(compose(_ANALYZE, table=quote(staged)))
+    cond = _key_match(keys, columns)
+    cur.execute(compose("SELECT {keys} FROM {table} t "
+                        "WHERE EXISTS (SELECT 1 FROM {stage} s WHERE {cond})",
+                        keys=", ".join("t." + quote(k) for k in keys), table=spec.qualified,
+                        stage=quote(staged), cond=cond))
     found = cur.fetch_arrow_table().cast(data.select(keys).schema)
     if not found.num_rows:
         return data
@@ -117,8 +123,14 @@ def _update(cur: Any, data: pa.Table, columns: dict[str, str], spec: WriteSpec) 
     if rest:
         staged = stage(cur, data.filter(mask))
         sets = ", ".join(f"{quote(n)} = CAST(s.{quote(n)} AS {columns[n]})" for n in rest)
-        cur.execute(f"UPDATE {spec.qualified} t SET {sets} FROM {quote(staged)} s WHERE {cond}")
+        cur.execute(compose("UPDATE {table} t SET {sets} FROM {stage} s WHERE {cond}",
+                            table=spec.qualified, sets=sets, stage=quote(staged), cond=cond))
     return data.filter(pc.invert(mask))
+
+
+def _key_match(keys: list[str], columns: dict[str, str]) -> str:
+    """``t.k = CAST(s.k AS type)`` for each key: target row ``t`` matches staged row ``s``."""
+    return " AND ".join(f"t.{quote(k)} = CAST(s.{quote(k)} AS {columns[k]})" for k in keys)
 
 
 def referenced(cur: Any, spec: WriteSpec) -> bool:
