@@ -20,7 +20,10 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +36,8 @@ RUN_LOGGER = "headrace.runs"
 _install_lock = threading.Lock()
 _installed = False
 _passing = threading.local()  # set while the run logger hands its (already stored) line on
+# Where a body runs for another process (headrace.engine.snapshot): that process's run-log level.
+_run_log_level: ContextVar[int | None] = ContextVar("headrace_run_log_level", default=None)
 
 
 def _where() -> tuple[FlowRunContext | None, TaskRunContext | None]:
@@ -99,8 +104,86 @@ def install_capture() -> None:
 
 
 def _store_level() -> int:
+    given = _run_log_level.get()
+    if given is not None:
+        return given
     level = logging.getLevelName(load_settings().log_level)
     return level if isinstance(level, int) else logging.INFO
+
+
+@dataclass(frozen=True)
+class LogLevels:
+    """A process's logging levels as plain data: its explicitly set logger levels (``""`` is the
+    root) and its run-log level. A body run in another process (``headrace.engine.snapshot``)
+    takes them along, so it creates the records this process would have created."""
+
+    loggers: tuple[tuple[str, int], ...] = ()
+    run_level: int = logging.INFO
+
+
+def log_levels() -> LogLevels:
+    """This process's ``LogLevels``."""
+    loggers = [(name, logger.level) for name, logger in list(logging.root.manager.loggerDict.items())
+               if isinstance(logger, logging.Logger) and logger.level != logging.NOTSET]
+    return LogLevels((("", logging.root.level), *sorted(loggers)), _store_level())
+
+
+_lowered_lock = threading.Lock()
+_lowered_depth = 0
+_lowered_saved: dict[str, int] = {}
+
+
+@contextmanager
+def levels_of(levels: LogLevels) -> Iterator[None]:
+    """Run a body for another process at (at least) that process's ``levels``: what the body
+    logs is created and collected, and that process decides what it keeps when it replays it.
+
+    Loggers are lowered, never raised, and set back when the last such body here ends.
+    """
+    global _lowered_depth
+    token = _run_log_level.set(levels.run_level)
+    with _lowered_lock:
+        _lowered_depth += 1
+        for name, level in levels.loggers:
+            logger = logging.getLogger(name or None)
+            if level < logger.getEffectiveLevel():
+                _lowered_saved.setdefault(name, logger.level)
+                logger.setLevel(level)
+    try:
+        yield
+    finally:
+        _run_log_level.reset(token)
+        with _lowered_lock:
+            _lowered_depth -= 1
+            if not _lowered_depth:
+                for name, level in _lowered_saved.items():
+                    logging.getLogger(name or None).setLevel(level)
+                _lowered_saved.clear()
+
+
+def replay_line(created: float, level: int, name: str, message: str) -> None:
+    """A line a body logged in another process, stored and shown here as if logged here, once.
+
+    Run-logger lines are stored at this process's run-log level; plain lines when this process's
+    logging enables them. Either is shown when ``name``'s logger here enables its level. The
+    text is redacted again with the secrets this process knows.
+    """
+    logger = logging.getLogger(name)
+    run_line = name == RUN_LOGGER or name.startswith(RUN_LOGGER + ".")
+    shown = logger.isEnabledFor(level)
+    if not (shown or run_line):
+        return
+    text = redact(message)
+    if (level >= _store_level()) if run_line else shown:
+        store_line(*_where(), level, name, text, created)
+    if shown:
+        _passing.on = True  # stored above: the record factory must not store it again
+        try:
+            record = logger.makeRecord(name, level, "(task process)", 0, "%s", (text,), None)
+        finally:
+            _passing.on = False
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        logger.handle(record)
 
 
 class RunLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]

@@ -7,6 +7,7 @@ the flow's process; a runner decides where the task's body is called.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import logging
 import math
 import multiprocessing as mp
 import os
@@ -130,6 +131,9 @@ class _FunctionRef:
 
 def _worker_main(conn: Any) -> None:
     """A task process: run bodies one after another until told to stop (``None``)."""
+    # The flow's process stores and shows what bodies log here (apply_outcome); without a
+    # handler of its own this process would also print their warnings (logging.lastResort).
+    logging.getLogger().addHandler(logging.NullHandler())
     runner = TaskRunner()
     while True:
         try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 import pickle
 import traceback
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from headrace.engine.context import (
     flow_run_var,
     task_run_var,
 )
+from headrace.engine.logs import LogLevels, install_capture, levels_of, log_levels, replay_line
 from headrace.errors import RemoteTaskError
 
 
@@ -47,6 +47,7 @@ class RunSnapshot:
     scheduled_time: datetime | None = None
     deployment_id: str | None = None
     work_id: str = ""
+    log_levels: LogLevels = field(default_factory=LogLevels)
 
 
 def run_sync(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -75,7 +76,7 @@ def take_snapshot() -> RunSnapshot | None:
         flow_parameters=_picklable_or_empty(flow.parameters) if flow else {},
         scheduled_time=flow.scheduled_time if flow else None,
         deployment_id=flow.deployment_id if flow else None,
-        work_id=flow.work_id if flow else "")
+        work_id=flow.work_id if flow else "", log_levels=log_levels())
 
 
 def _picklable_or_empty(value: dict[str, Any]) -> dict[str, Any]:
@@ -89,11 +90,13 @@ def _picklable_or_empty(value: dict[str, Any]) -> dict[str, Any]:
 class RecordingWriter:
     """Stands in for the store's writer where the body runs: keeps every record in order.
 
-    Log lines are not kept here: the log handler of ``run_with_snapshot`` collects them all.
+    Log lines (already redacted by ``headrace.engine.logs``) are kept apart: the parent
+    replays them through its own logging (``replay_line``).
     """
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.lines: list[tuple[float, int, str, str]] = []
         self.cancelled: set[str] = set()
         self.active_flow_runs: set[str] = set()
         self.cancel_events: dict[str, Any] = {}
@@ -102,7 +105,8 @@ class RecordingWriter:
         """Records reach the store when the parent replays them."""
 
     def log(self, row: dict[str, Any]) -> None:
-        """Collected by the log handler instead (see the class docstring)."""
+        """Keep a run's log line for the parent to replay."""
+        self.lines.append((row["at"].timestamp(), row["level"], row["logger"], row["message"]))
 
     def __getattr__(self, name: str) -> Callable[..., None]:
         if name.startswith("_"):
@@ -155,27 +159,22 @@ def run_with_snapshot(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dic
     flow_token = task_token = None
     if snapshot is not None:
         flow_token, task_token = _enter(snapshot, store, task_runner)
-    lines: list[tuple[float, int, str, str]] = []
-    handler = _Collect(lines)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    if root.level == logging.WARNING:
-        root.setLevel(logging.INFO)
+    install_capture()
     outcome = RemoteOutcome(ok=True)
     try:
-        outcome.value = run_sync(fn, args, kwargs)
+        with levels_of(snapshot.log_levels if snapshot is not None else LogLevels()):
+            outcome.value = run_sync(fn, args, kwargs)
     except BaseException as exc:  # sent back to the parent, which raises it there
         outcome = RemoteOutcome(ok=False, error=exc if _pickles(exc) else None,
                                 error_text=f"{type(exc).__name__}: {exc}\n"
                                            + "".join(traceback.format_exception(exc)))
     finally:
-        root.removeHandler(handler)
         flow = flow_run_var.get()
         outcome.rows_loaded = flow.rows_loaded if flow is not None and snapshot else 0
         if task_token is not None and flow_token is not None:
             task_run_var.reset(task_token)
             flow_run_var.reset(flow_token)
-    outcome.calls, outcome.log_lines = store.writer.calls, lines
+    outcome.calls, outcome.log_lines = store.writer.calls, store.writer.lines
     return outcome
 
 
@@ -201,17 +200,12 @@ def _pickles(exc: BaseException) -> bool:
         return False
 
 
-class _Collect(logging.Handler):
-    def __init__(self, lines: list[tuple[float, int, str, str]]) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines = lines
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append((record.created, record.levelno, record.name, record.getMessage()))
-
-
 def apply_outcome(outcome: RemoteOutcome) -> Any:
-    """In the parent, inside the task run: replay the records, then return or raise."""
+    """In the parent, inside the task run: replay the records, then return or raise.
+
+    Log lines are stored with the task run and shown by this process's logging, each once
+    (``headrace.engine.logs.replay_line``).
+    """
     flow, task = current_flow_run(), current_task_run()
     store = task.store if task else flow.store if flow else None
     if store is not None:
@@ -221,9 +215,7 @@ def apply_outcome(outcome: RemoteOutcome) -> Any:
         with flow.lock:
             flow.rows_loaded += outcome.rows_loaded
     for created, level, name, message in outcome.log_lines:
-        record = logging.LogRecord(name, level, "", 0, message, None, None)
-        record.created = created
-        logging.getLogger(name).handle(record)
+        replay_line(created, level, name, message)
     if outcome.ok:
         return outcome.value
     if outcome.error is not None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from headrace import flow, get_run_logger, task
+from headrace import ProcessPoolTaskRunner, flow, get_run_logger, task
 from headrace.secrets import Secret
 from headrace.store import get_store
 
@@ -192,3 +192,39 @@ def test_the_cli_shows_run_lines_and_stores_plain_info_lines(tmp_path: Path) -> 
     assert "run logger line" in done.stderr and "plain info line" in done.stderr
     run = get_store().list_flow_runs(limit=1)[0]
     assert [line["message"] for line in get_store().get_logs(run["id"])] == ["run logger line", "plain info line"]
+
+
+@task
+def talk_in_a_process(password: str) -> int:
+    get_run_logger().info("run logger line with %s", password)
+    app = logging.getLogger("app.child")
+    app.info("plain info line postgresql://etl:%s@db/dwh", password)
+    app.debug("debug line the application does not enable")
+    logging.getLogger("app.quiet").warning("warning of a logger the application silenced")
+    return os.getpid()
+
+
+def test_a_process_task_logs_are_stored_with_its_task_run_once_and_redacted(app_logging: Collect) -> None:
+    quiet = logging.getLogger("app.quiet")
+    quiet.setLevel(logging.ERROR)
+
+    @flow(task_runner=ProcessPoolTaskRunner(max_workers=1))
+    def pipeline(password: Secret[str]) -> int:
+        return talk_in_a_process.submit(password).result()  # type: ignore[no-any-return]
+
+    try:
+        state = pipeline(password="s3cr3t-process-canary", return_state=True)
+    finally:
+        quiet.setLevel(logging.NOTSET)
+    assert state.is_completed(), state.message
+    assert state.result() != os.getpid()  # the body ran in a task process
+    store = get_store()
+    task_run = next(t for t in store.list_task_runs(str(state.run_id)) if t["task_name"] == "talk_in_a_process")
+    stored = [(line["task_run_id"], line["logger"], line["message"]) for line in store.get_logs(str(state.run_id))]
+    # The child process does not know the flow's Secret: the flow's process redacts again.
+    assert stored == [(task_run["id"], "headrace.runs", "run logger line with ***"),
+                      (task_run["id"], "app.child", "plain info line postgresql://etl:***@db/dwh")]
+    shown = [(r.name, r.getMessage()) for r in app_logging.records if r.name != "headrace.engine"]
+    assert shown == [("headrace.runs", "run logger line with ***"),
+                     ("app.child", "plain info line postgresql://etl:***@db/dwh")]
+    assert "s3cr3t-process-canary" not in app_logging.text()
