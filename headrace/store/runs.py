@@ -159,7 +159,7 @@ class RunsMixin(StoreBase):
                 record_transitions(conn, "task", task_new, rows=task_inserts, new=True)
             if task_updates or task_old:
                 mutable = [{"id": u["id"], **{c: u.get(c) for c in TASK_MUTABLE}} for u in task_updates]
-                record_transitions(conn, "task", task_old, rows=mutable)
+                record_transitions(conn, "task", task_old, rows=mutable, described=task_updates)
             if flow_updates or flow_changes:
                 record_transitions(conn, "flow", flow_changes, rows=_merged(flow_updates))
             if log_rows:
@@ -168,8 +168,7 @@ class RunsMixin(StoreBase):
                 conn.execute(insert(metrics), metric_rows)
             if io_rows:
                 self._insert_dataset_io(conn, io_rows)
-            update_run_summaries(conn, self.dialect, utcnow(), task_inserts=task_inserts,
-                                 task_updates=task_updates, io_rows=io_rows, metric_rows=metric_rows)
+            update_run_summaries(conn, self.dialect, utcnow(), io_rows=io_rows, metric_rows=metric_rows)
 
     def _insert_dataset_io(self, conn: Connection, io_rows: list[dict[str, Any]]) -> None:
         ins = self.insert_stmt()

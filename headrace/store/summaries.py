@@ -1,18 +1,20 @@
 """Per flow run summaries, kept up to date as records are written, and re-run plans.
 
-``update_run_summaries`` adds one written batch to its flow runs' summaries: a
-task run counts once when first written and once more when it reaches a final
-state (the writer never writes a task run again after that), so the counts are
-exact without reading the task runs back. The web page reads the summaries;
-nothing recounts task runs per page.
+Task counts come from the one writer of run states
+(``headrace.store.transitions.record_transitions`` calls ``add_task_summaries``):
+a task run counts once when inserted and once more on its change into a final
+state, whoever records it (the engine's batches, crash marking, a flow run's end
+closing its unfinished tasks, cancels). Rows and quality counters come from each
+written batch (``update_run_summaries``). So the counts are exact without reading
+the task runs back; the web page reads the summaries and nothing recounts per page.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -21,7 +23,6 @@ from sqlalchemy.engine import Connection
 from headrace.store.schema import (
     CHECKS_FAILED_METRIC,
     QUARANTINED_METRIC,
-    TERMINAL,
     rebuild_run_summaries,
     rerun_plans,
     run_summaries,
@@ -32,25 +33,29 @@ COUNTERS = ("tasks_total", "tasks_completed", "tasks_cached", "tasks_failed", "t
 _QUARANTINED = QUARANTINED_METRIC.replace("%", "*")
 _CHECKS_FAILED = CHECKS_FAILED_METRIC.replace("%", "*")
 
-__all__ = ["COUNTERS", "update_run_summaries", "rebuild_run_summaries", "save_rerun_plan", "rerun_plan"]
+__all__ = ["COUNTERS", "update_run_summaries", "add_task_summaries", "rebuild_run_summaries", "save_rerun_plan",
+           "rerun_plan"]
 
 
-def _task_counts(row: dict[str, Any], first_write: bool) -> dict[str, int]:
-    out = {"tasks_total": 1} if first_write else {}
-    state = row.get("state_type")
-    if state not in TERMINAL:
-        return out
-    if state == "COMPLETED":
-        out["tasks_completed"] = 1
-        if row.get("state_name") == "Cached":
-            out["tasks_cached"] = 1
-    elif state == "CANCELLED":
-        out["tasks_cancelled"] = 1
+def _task_end_counts(to_type: str, to_name: str, attempts: int | None) -> dict[str, int]:
+    """What a task run's change into the final ``to_type`` adds (the same buckets as the recount)."""
+    if to_type == "COMPLETED":
+        out = {"tasks_completed": 1, **({"tasks_cached": 1} if to_name == "Cached" else {})}
+    elif to_type == "CANCELLED":
+        out = {"tasks_cancelled": 1}
     else:
-        out["tasks_failed"] = 1
-    if (row.get("attempts") or 0) > 1:
+        out = {"tasks_failed": 1}
+    if (attempts or 0) > 1:
         out["tasks_retried"] = 1
     return out
+
+
+def task_summary_deltas(inserted: Iterable[Mapping[str, Any]],
+                        ended: Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> dict[str, dict[str, int]]:
+    """Counters per flow run for task runs ``inserted`` and ``ended`` (a final change with its run's row)."""
+    parts = [(r, {"tasks_total": 1}) for r in inserted]
+    parts += [(r, _task_end_counts(c["to_type"], c["to_name"], r.get("attempts"))) for c, r in ended]
+    return _add_up(parts)
 
 
 def _metric_counts(row: dict[str, Any]) -> dict[str, int]:
@@ -69,15 +74,16 @@ def _io_counts(row: dict[str, Any]) -> dict[str, int]:
     return {"rows_in" if row.get("direction") == "input" else "rows_out": int(rows)}
 
 
-def summary_deltas(*, task_inserts: Iterable[dict[str, Any]] = (), task_updates: Iterable[dict[str, Any]] = (),
-                   io_rows: Iterable[dict[str, Any]] = (),
+def summary_deltas(*, io_rows: Iterable[dict[str, Any]] = (),
                    metric_rows: Iterable[dict[str, Any]] = ()) -> dict[str, dict[str, int]]:
-    """What one batch adds to each flow run's counters (flow run id -> counter -> amount)."""
-    deltas: dict[str, dict[str, int]] = {}
-    parts = [(r, _task_counts(r, True)) for r in task_inserts]
-    parts += [(r, _task_counts(r, False)) for r in task_updates]
-    parts += [(r, _io_counts(r)) for r in io_rows]
+    """What one batch's records add to each flow run's counters (flow run id -> counter -> amount)."""
+    parts = [(r, _io_counts(r)) for r in io_rows]
     parts += [(r, _metric_counts(r)) for r in metric_rows]
+    return _add_up(parts)
+
+
+def _add_up(parts: Iterable[tuple[Mapping[str, Any], dict[str, int]]]) -> dict[str, dict[str, int]]:
+    deltas: dict[str, dict[str, int]] = {}
     for row, counts in parts:
         run_id = row.get("flow_run_id")
         if not run_id or not counts:
@@ -89,12 +95,22 @@ def summary_deltas(*, task_inserts: Iterable[dict[str, Any]] = (), task_updates:
 
 
 def update_run_summaries(conn: Connection, dialect: str, now: datetime, **batch: Iterable[dict[str, Any]]) -> None:
-    """Add one written batch (task inserts and updates, dataset I/O, metrics) to its runs' summaries.
+    """Add one written batch's records (dataset I/O, metrics) to its runs' summaries.
 
     Called once per batch, inside the batch's transaction, so a summary never
     disagrees with the records it sums.
     """
-    deltas = summary_deltas(**batch)
+    add_summaries(conn, dialect, now, summary_deltas(**batch))
+
+
+def add_task_summaries(conn: Connection, inserted: Iterable[Mapping[str, Any]],
+                       ended: Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> None:
+    """Count task runs ``inserted`` and ``ended`` (see ``task_summary_deltas``), in the caller's transaction."""
+    add_summaries(conn, conn.dialect.name, datetime.now(UTC), task_summary_deltas(inserted, ended))
+
+
+def add_summaries(conn: Connection, dialect: str, now: datetime, deltas: dict[str, dict[str, int]]) -> None:
+    """Add ``deltas`` (flow run id -> counter -> amount) to the summaries."""
     if not deltas:
         return
     stmt = _upsert(dialect)

@@ -5,7 +5,8 @@ a worker's claim, a cancel, the scheduler skipping a slot, crash marking), goes
 through :func:`record_transitions`: it sets the run's state columns and records
 the change (from, to, time, message) in ``hr_state_changes``, in the caller's
 transaction. No other code writes ``state_type``, ``state_name`` or
-``state_message``.
+``state_message``. It also keeps the task counts of the per-run summaries
+(``headrace.store.summaries``): task runs inserted, and changes into a final state.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from headrace.state_types import TERMINAL_TYPES
 from headrace.store.schema import flow_runs, state_changes, task_runs
+from headrace.store.summaries import add_task_summaries
 
 TABLES: dict[str, Table] = {"flow": flow_runs, "task": task_runs}
 STATE_COLUMNS = ("state_type", "state_name", "state_message")
@@ -37,7 +39,7 @@ def change(run_id: str, to_type: str, to_name: str, at: Any, message: str | None
 def record_transitions(conn: Connection, kind: str, changes: Sequence[Mapping[str, Any]], *,
                        rows: Sequence[Mapping[str, Any]] = (), new: Any = None,
                        only_from: Iterable[str] | None = None, values: Mapping[str, Any] | None = None,
-                       lock: bool = False) -> list[str]:
+                       lock: bool = False, described: Sequence[Mapping[str, Any]] = ()) -> list[str]:
     """Move ``kind`` ("flow" or "task") runs through ``changes`` and record each change.
 
     ``rows``: run rows written along with their state: inserted when ``new`` is
@@ -45,7 +47,8 @@ def record_transitions(conn: Connection, kind: str, changes: Sequence[Mapping[st
     otherwise columns updated by ``id``. ``only_from``: move only runs whose
     stored type is one of these, recording the stored type as ``from``.
     ``values``: extra columns set on every moved run. ``lock``: take row locks
-    first (PostgreSQL). Returns the ids of the runs moved.
+    first (PostgreSQL). ``described``: task rows (``flow_run_id``, ``attempts``) of runs
+    updated here, which spares the summaries a read. Returns the ids of the runs moved.
     """
     table = TABLES[kind]
     if only_from is not None:
@@ -54,19 +57,38 @@ def record_transitions(conn: Connection, kind: str, changes: Sequence[Mapping[st
         rows = [r for r in rows if r["id"] in moved]
     last = {c["run_id"]: c for c in changes}
     written: set[str] = set()
+    inserted: list[Mapping[str, Any]] = []
     if rows:
         stated = [_with_state(r, last.get(r["id"])) for r in rows]
         if new is not None and new is not False:
             created = _insert(conn, table, stated, new)
             changes = [c for c in changes if c["run_id"] in created]
             last = {k: v for k, v in last.items() if k in created}
+            inserted = [r for r in stated if r["id"] in created]
         else:
             _update_rows(conn, table, stated)
         written = {r["id"] for r in rows}
     _update_states(conn, table, [c for rid, c in last.items() if rid not in written], values)
     if changes:
         conn.execute(_INSERT_CHANGE, [_change_row(kind, c) for c in changes])
+    if kind == "task":
+        _summarise(conn, changes, inserted, described)
     return list(last)
+
+
+def _summarise(conn: Connection, changes: Sequence[Mapping[str, Any]], inserted: Sequence[Mapping[str, Any]],
+               described: Sequence[Mapping[str, Any]]) -> None:
+    """Count task runs inserted and each change of a task run into a final state, once."""
+    ends = [c for c in changes if c["to_type"] in _TERMINAL and c.get("from_type") not in _TERMINAL]
+    if not ends and not inserted:
+        return
+    known = {r["id"]: r for r in (*described, *inserted) if r.get("flow_run_id")}
+    missing = list({c["run_id"] for c in ends if c["run_id"] not in known})
+    if missing:  # crash marking, cancels: read what the summaries need (after the update above)
+        query = select(task_runs.c.id, task_runs.c.flow_run_id, task_runs.c.attempts).where(
+            task_runs.c.id.in_(missing))
+        known.update({r.id: r._asdict() for r in conn.execute(query)})
+    add_task_summaries(conn, inserted, [(c, known[c["run_id"]]) for c in ends if c["run_id"] in known])
 
 
 def _guard(conn: Connection, table: Table, changes: Sequence[Mapping[str, Any]], only_from: tuple[str, ...],

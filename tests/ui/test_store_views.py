@@ -32,6 +32,91 @@ def test_summaries_kept_while_writing_equal_a_recount(store: Any, tmp_path: Path
     assert _summaries(store) == kept
 
 
+def _recounted(store: Any) -> dict[str, dict[str, Any]]:
+    from headrace.store.summaries import rebuild_run_summaries
+
+    kept = _summaries(store)
+    with store.transaction() as conn:
+        rebuild_run_summaries(conn)
+    return kept
+
+
+def _left_by_a_dead_process(store: Any) -> tuple[str, str]:
+    """A flow run and a task run (second attempt) Running, as a killed process leaves them."""
+    from headrace.store.base import utcnow
+    from headrace.store.transitions import change
+
+    run_id, task_id, now = uuid.uuid4().hex, uuid.uuid4().hex, utcnow()
+    store.start_flow_run({"id": run_id, "flow_name": "f", "name": "f-dead", "state_type": "RUNNING",
+                          "state_name": "Running", "started_at": now, "pid": 2**22 + 12345},
+                         [change(run_id, "RUNNING", "Running", now)], adopt=False)
+    store.write_batch(
+        task_inserts=[{"id": task_id, "flow_run_id": run_id, "task_name": "t", "task_key": "t-0",
+                       "state_type": "RUNNING", "state_name": "Retrying", "attempts": 2, "created_at": now}],
+        task_updates=[], changes=[{"run_id": task_id, "run_kind": "task", "from_type": None, "to_type": "RUNNING",
+                                   "to_name": "Retrying", "message": None, "at": now}],
+        log_rows=[], metric_rows=[], io_rows=[], flow_updates=[])
+    return run_id, task_id
+
+
+def test_summaries_count_tasks_ended_by_crash_marking_timeouts_and_cancels(store: Any) -> None:
+    import threading
+    import time
+
+    from headrace import flow, task
+
+    crashed_run, _ = _left_by_a_dead_process(store)
+    assert store.mark_crashed() == [crashed_run]
+    release, started = threading.Event(), threading.Event()
+
+    @task
+    def stuck() -> int:
+        started.set()
+        release.wait(10)
+        return 1
+
+    @task
+    def quick() -> int:
+        return 2
+
+    @flow(timeout_seconds=0.3)
+    def timed() -> int:
+        return quick() + stuck()
+
+    @task
+    def tick() -> None:
+        time.sleep(0.02)
+
+    @flow
+    def cancelled() -> int:
+        waiting = stuck.submit()
+        for _ in range(500):  # a cancel ends the flow run at its next task
+            tick()
+        return quick() + waiting.result()  # type: ignore[no-any-return]
+
+    assert timed(return_state=True).name == "TimedOut"
+    release.set()
+    release.clear()
+    started.clear()
+    holder: list[Any] = []
+    thread = threading.Thread(target=lambda: holder.append(cancelled(return_state=True)))
+    thread.start()
+    assert started.wait(10)
+    store.writer.flush()
+    store.request_cancel(next(r["id"] for r in store.list_flow_runs() if r["flow_name"] == "cancelled"))
+    thread.join(30)
+    release.set()
+    assert holder[0].is_cancelled()
+    store.writer.flush()
+    kept = _recounted(store)
+    assert _summaries(store) == kept  # what the writes kept equals a full recount
+    by_flow = {r["flow_name"]: r["id"] for r in store.list_flow_runs()}
+    assert (kept[crashed_run]["tasks_total"], kept[crashed_run]["tasks_failed"],
+            kept[crashed_run]["tasks_retried"]) == (1, 1, 1)
+    assert (kept[by_flow["timed"]]["tasks_completed"], kept[by_flow["timed"]]["tasks_cancelled"]) == (1, 1)
+    assert kept[by_flow["cancelled"]]["tasks_cancelled"] >= 1  # ``stuck``, closed when its flow run ended
+
+
 def test_keyset_pages_never_repeat_or_skip_runs_created_at_the_same_instant(store: Any) -> None:
     from headrace.store import views
 
