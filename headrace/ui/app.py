@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from headrace.errors import FlowError, ParameterError, RunNotFound, ScheduleError, StoreError
 from headrace.ui import api, pages, pages_data, pages_runs
+from headrace.ui.apidocs import describe
 from headrace.ui.render import HERE, build_env
 from headrace.ui.security import AccessMiddleware
 from headrace.ui.settings import UISettings
@@ -101,4 +102,4 @@ def _error_handlers(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def _docs(request: Request) -> Response:
-        return page(request, "docs.html")
+        return page(request, "docs.html", docs=describe(request.app.openapi()))

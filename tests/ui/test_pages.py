@@ -98,3 +98,33 @@ def test_data_pages(seeded: Seeded, client: httpx.Client) -> None:
     assert "Flow orders-good" in client.get("/flows/orders-good").text
     assert client.get("/flows/never-ran").status_code == 404
     assert client.get("/", follow_redirects=False).headers["location"] == "/runs"
+
+
+def test_the_api_page_describes_every_operation_of_the_openapi_document(client: httpx.Client) -> None:
+    import html as html_lib
+
+    spec = client.get("/openapi.json").json()
+    page = client.get("/docs")
+    assert page.status_code == 200
+    text = html_lib.unescape(page.text)
+    ids = set(re.findall(r'id="([^"]+)"', page.text))
+    ops = [(m, p, op) for p, item in spec["paths"].items() for m, op in item.items()
+           if m in ("get", "post", "put", "patch", "delete")]
+    assert len(ops) >= 25 and any(m == "post" for m, _, _ in ops)  # the whole API, actions included
+    for method, path, op in ops:
+        anchor = "op-" + re.sub(r"[^A-Za-z0-9_-]+", "-", op["operationId"]).strip("-")
+        assert anchor in ids, (method, path)
+        section = text.split(f'id="{anchor}"', 1)[1].split('<section', 1)[0]
+        assert f">{method.upper()}</span> <code>{path}</code>" in section, (method, path)
+        assert op.get("summary", "") in section
+        for param in op.get("parameters", []):
+            assert f"<code>{param['name']}</code>" in section, (path, param["name"])
+        for status in op.get("responses", {}):
+            assert f"<td>{status}</td>" in section, (path, status)
+        if "requestBody" in op:
+            assert "Request body" in section and next(iter(op["requestBody"]["content"])) in section, path
+    for name in spec.get("components", {}).get("schemas", {}):
+        assert "schema-" + re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-") in ids, name
+    links = set(re.findall(r'href="#([^"]+)"', page.text))
+    assert links and links <= ids  # every link on the page lands somewhere on it
+    assert "<script src" not in page.text.replace('<script src="/static/app.js">', "")
