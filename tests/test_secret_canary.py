@@ -3,9 +3,11 @@
 The secret goes into a connection URL, a ``Secret[str]`` parameter, a secret-named
 parameter, a webhook header and URL, an exception message, a retry message and a
 log line; flows fail and succeed, alerts go to a failing real HTTP server. Then
-every place a string can leave a run is searched. To add a place (a web page, an
-API answer, a lineage event), append a function to ``PLACES``: it gets the
-``Canary`` and returns the text to search.
+every place a string can leave a run is searched: the store, files, CLI output,
+logs, the quality report, and every page and API answer of the web page (which
+also gets the secret through its own run-now form). To add a place (a lineage
+event, ...), append a function to ``PLACES``: it gets the ``Canary`` and returns
+the text to search.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def fine(password: str) -> int:
     return 1
 
 @flow(name="canary-fail")
-def fails(password: Secret[str], api_token: str = "none") -> int:
+def fails(password: Secret[str], api_token: str = "none", options: dict | None = None) -> int:
     return connect(password)
 
 @flow(name="canary-ok")
@@ -65,6 +67,7 @@ class Canary:
     cli_outputs: list[str] = field(default_factory=list)
     log_text: str = ""
     report: str = ""
+    web_text: str = ""
 
 
 def _store_text(c: Canary) -> str:
@@ -91,7 +94,51 @@ PLACES: list[Callable[[Canary], str]] = [
     lambda c: "\n".join(c.cli_outputs),
     lambda c: c.log_text,
     lambda c: c.report,
+    lambda c: c.web_text,
 ]
+
+
+def _web(c: Canary) -> str:
+    """Plant the secret through the web page's run-now form, then read every page and API answer."""
+    import re
+
+    import httpx
+
+    from headrace.ui import UIServer, UISettings
+
+    srv = UIServer(UISettings(port=0, store_url=c.store.url)).start()
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30) as client:
+            token = re.search(r'<meta name="csrf-token" content="([0-9a-f]+)">', client.get("/runs").text)
+            assert token is not None
+            params = {"password": SECRET, "api_token": "***",  # *** keeps the deployment's real value
+                      "options": {"dsn": f"mysql://a:{SECRET}@b/c", "client_secret": SECRET}}
+            made = client.post("/api/deployments/canary/run", json={"parameters": params},
+                               headers={"X-CSRF-Token": token.group(1)})
+            assert made.status_code in (200, 201), made.text
+            return "\n".join(_web_answers(c, client))
+    finally:
+        srv.stop()
+
+
+def _web_answers(c: Canary, client: Any) -> list[str]:
+    runs = [r["id"] for r in c.store.list_flow_runs(limit=50)]
+    paths = ["/runs", "/api/runs", "/runs?state=SCHEDULED", "/api/runs?state=SCHEDULED", "/deployments",
+             "/api/deployments", "/deployments/canary", "/api/deployments/canary", "/datasets", "/api/datasets",
+             "/quality", "/quality/canary", "/api/quality/canary", "/lake", "/api/lake", "/flows/canary-fail",
+             "/api/flows/canary-fail", "/flows/canary-ok", "/openapi.json", "/docs", "/api/changes?after=0",
+             "/runs/bulk?action=retry"]
+    for rid in runs:
+        paths += [f"/runs/{rid}", f"/api/runs/{rid}", f"/api/runs/{rid}/logs", f"/runs/{rid}/logs",
+                  f"/runs/{rid}/logs?q=password", f"/runs/{rid}/quality", f"/api/runs/{rid}/tasks",
+                  f"/runs/{rid}/rerun", f"/api/runs/{rid}/rerun-preview"]
+        paths += [f"/runs/{rid}/logs?task={t['id']}" for t in c.store.list_task_runs(rid)]
+    texts = []
+    for path in paths:
+        answer = client.get(path)
+        assert answer.status_code == 200, (path, answer.status_code, answer.text[:300])
+        texts.append(f"{path}\n{answer.text}")
+    return texts
 
 
 @pytest.fixture
@@ -187,6 +234,12 @@ def test_a_planted_secret_is_found_nowhere(backend: str, headrace_home: Path, tm
     ok_run = next(r for r in runs if r["flow_name"] == "canary-ok")
     _cli(c, env, "quality", "report", ok_run["id"], "-o", str(report))
     c.report = report.read_text()
+    c.web_text = _web(c)
+    stored = _store_text(c)
+    assert stored.count("enc:v1:") >= 4, "secret parameters are stored encrypted"
+    # Neither the secret nor its ciphertext (Fernet tokens start with gAAAAA) is shown.
+    assert "enc:v1" not in c.web_text and "gAAAAA" not in c.web_text
+    assert '"password":"***"' in c.web_text.replace(" ", "")
     c.log_text = caplog.text
     assert "connecting with ***" in c.log_text or "connecting with ***" in _store_text(c)
     for place in PLACES:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 from datetime import UTC, date, datetime
 from itertools import islice
 from pathlib import Path
@@ -14,6 +15,7 @@ from headrace.errors import ParameterError, ScheduleError
 from headrace.schedule.backfill import Backfill
 from headrace.schedule.deployment import stored_schedule
 from headrace.schedule.scheduler import new_run_row
+from headrace.secrets import protect_parameters
 from headrace.store.deployments import BACKFILL_MARK, NOT_FINISHED, slot_key
 from headrace.ui.actions import run_key
 from headrace.ui.render import MASK
@@ -78,8 +80,10 @@ def _params(args: ast.arguments) -> list[dict[str, Any]]:
     return out
 
 
-def parse_parameters(dep: dict[str, Any], raw: str | None) -> dict[str, Any]:
-    """The deployment's parameters overridden by ``raw`` (a JSON object); checked against the flow."""
+def parse_parameters(dep: dict[str, Any], raw: str | None,
+                     known: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The deployment's parameters overridden by ``raw`` (a JSON object); checked against the flow
+    (``known``: its parameters, read from the entrypoint when not given)."""
     base = json.loads(dep.get("parameters") or "{}")
     if raw is None or not raw.strip():
         given: Any = {}
@@ -91,10 +95,9 @@ def parse_parameters(dep: dict[str, Any], raw: str | None) -> dict[str, Any]:
                                  '{"start_date": "2024-03-01"}') from None
     if not isinstance(given, dict):
         raise ParameterError(f"parameters must be a JSON object, not {type(given).__name__}")
-    # The page shows secret values as ***: a form sent back unchanged keeps the real ones.
-    given = {k: v for k, v in given.items() if not (v == MASK and k in base)}
+    given = _unmasked(given, base)
     merged = {**base, **given}
-    known = flow_parameters(dep["entrypoint"])
+    known = known if known is not None else flow_parameters(dep["entrypoint"])
     if known is not None and not any(p["name"].startswith("**") for p in known):
         names = {p["name"] for p in known}
         for key in given:
@@ -107,10 +110,31 @@ def parse_parameters(dep: dict[str, Any], raw: str | None) -> dict[str, Any]:
     return merged
 
 
+_SECRET_ANNOTATION = re.compile(r"\bSecret\b")
+
+
+def _unmasked(given: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """The page shows secret values as ***: a form sent back unchanged keeps the real (stored,
+    possibly encrypted) ones, nested ones too."""
+    out = {}
+    for key, value in given.items():
+        real = base.get(key)
+        if value == MASK and key in base:
+            out[key] = real
+        elif isinstance(value, dict) and isinstance(real, dict):
+            out[key] = _unmasked(value, real)
+        else:
+            out[key] = value
+    return out
+
+
 def run_now(store: Any, name: str, raw_parameters: str | None) -> str:
     """A run of the deployment due now with these parameters; returns its id."""
     dep = deployment_or_404(store, name)
-    params = parse_parameters(dep, raw_parameters)
+    known = flow_parameters(dep["entrypoint"])
+    # Stored as every run stores them: secret values encrypted (the worker decrypts them).
+    secret = frozenset(p["name"] for p in known or () if _SECRET_ANNOTATION.search(p["annotation"]))
+    params = protect_parameters(parse_parameters(dep, raw_parameters, known), secret)
     now = datetime.now(UTC)
     run_id = os.urandom(16).hex()
     row = new_run_row(dep, now, now, key=run_key(dep["id"], run_id, "manual", now))

@@ -11,8 +11,6 @@ import httpx
 import pytest
 from flows_src import FLOWS
 
-CANARY = "CANARY-7f3a"
-
 
 @dataclass
 class Seeded:

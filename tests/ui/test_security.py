@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -110,36 +109,8 @@ def test_pages_load_nothing_from_elsewhere(seeded: Seeded, client: httpx.Client)
             if url.startswith("/static/"):
                 assert client.get(url).status_code == 200, url
     static = Path(__file__).resolve().parents[2] / "headrace" / "ui" / "static"
-    for vendored in ("uplot", "dagre", "swagger-ui"):
+    for vendored in ("uplot", "dagre"):
         assert (static / "vendor" / vendored / "LICENSE").exists()
-
-
-def test_secrets_never_reach_a_page_or_an_answer(seeded: Seeded, client: httpx.Client) -> None:
-    from conftest import CANARY
-
-    from headrace.engine import load_flow, run_flow
-
-    secret_params: dict[str, Any] = {"n": 2, "dsn": f"postgresql://u:{CANARY}@h/db"}
-    run_id = str(run_flow(load_flow(seeded.entry("good")), secret_params).run_id)
-    seeded.store.writer.flush()
-    post(client, "/api/deployments/on-demand/run", json={"parameters": {"dsn": f"mysql://a:{CANARY}@b/c"}})
-    runs = [seeded.good, seeded.bad, seeded.checked, seeded.lake, run_id]
-    task = client.get(f"/api/runs/{seeded.bad}").json()["task_runs"][-1]["id"]
-    paths = ["/runs", "/api/runs", "/deployments", "/deployments/on-demand", "/deployments/nightly-orders",
-             "/api/deployments", "/api/deployments/on-demand", "/datasets", "/datasets/1", "/api/datasets/1",
-             "/quality", "/quality/orders-suite", "/api/quality/orders-suite", "/lake", "/api/lake",
-             "/flows/orders-good", "/api/flows/orders-good", "/openapi.json", "/api/changes?after=0",
-             f"/runs/{seeded.bad}/logs?task={task}", f"/runs/{seeded.bad}/logs?q=password",
-             "/runs/bulk?action=retry", "/api/runs?state=SCHEDULED"]
-    for rid in runs:
-        paths += [f"/runs/{rid}", f"/api/runs/{rid}", f"/api/runs/{rid}/logs", f"/runs/{rid}/logs",
-                  f"/runs/{rid}/quality", f"/api/runs/{rid}/tasks", f"/runs/{rid}/rerun",
-                  f"/api/runs/{rid}/rerun-preview"]
-    for path in paths:
-        r = client.get(path)
-        assert r.status_code == 200, (path, r.status_code, r.text[:300])
-        assert CANARY not in r.text, path
-    assert "***" in client.get(f"/api/runs/{seeded.bad}/logs").text
 
 
 def test_a_port_in_use_is_a_clear_error(server: object) -> None:
