@@ -64,9 +64,20 @@ def pg_schema() -> Iterator[str]:
         yield schema
     finally:
         _forget_stores()  # write buffered records before their schema goes
+        _close_pg_pools()
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def _close_pg_pools() -> None:
+    """Connections the package keeps for later (io loads, quality checks) are for this test's
+    schema only: close them, so a whole run holds few of the shared server's connections."""
+    from headrace.io import _pgpool
+    from headrace.quality.backends.sources import close_engines
+
+    _pgpool.close_all()
+    close_engines()
 
 
 @pytest.fixture

@@ -156,6 +156,22 @@ def test_a_pooled_connection_killed_while_idle_is_replaced(pg_libpq_url: str,
     assert count(pg_libpq_url) == 3
 
 
+def test_a_pooled_connection_idle_too_long_is_closed(pg_libpq_url: str, admin: object,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from headrace.io import _pgpool
+
+    monkeypatch.setattr(_pgpool, "IDLE_SECONDS", 0.3)
+    pid = int(read_sql("SELECT pg_backend_pid() AS pid", pg_libpq_url)["pid"][0])
+    alive = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p")
+    with admin.connect() as c:  # type: ignore[attr-defined]
+        assert c.execute(alive, {"p": pid}).scalar() == 1  # kept for the next load
+        deadline = time.monotonic() + 10
+        while c.execute(alive, {"p": pid}).scalar() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert c.execute(alive, {"p": pid}).scalar() == 0  # closed by the timer, no load needed
+    assert int(read_sql("SELECT pg_backend_pid() AS pid", pg_libpq_url)["pid"][0]) != pid  # a fresh one
+
+
 def test_hostile_values_and_identifiers_stay_literal(pg_libpq_url: str) -> None:
     evil = "x'); DROP TABLE sales; --"
     df = pd.DataFrame({"order_id": [1], 'note"; DROP TABLE sales; --': [evil]})
