@@ -27,6 +27,7 @@ def add(x: int, y: int) -> int:
 
 @task(timeout_seconds=0.5)
 def sleeps_then_writes(path: str) -> None:
+    Path(path + ".pid").write_text(str(os.getpid()))
     time.sleep(5)
     Path(path).write_text("the body outlived its timeout")
 
@@ -118,8 +119,10 @@ def test_process_runner_runs_bodies_elsewhere_and_terminates_timed_out_ones(tmp_
     child_pid, value = state.result(raise_on_failure=False) if state.is_completed() else (0, 0)
     assert state.is_completed(), state.message
     assert value == 49 and child_pid != os.getpid()
-    time.sleep(5.5)
-    assert not marker.exists()  # the timed-out body was terminated, not left running
+    body_pid = int(Path(str(marker) + ".pid").read_text())
+    with pytest.raises(ProcessLookupError):  # the timed-out body was terminated, not left running
+        os.kill(body_pid, 0)
+    assert not marker.exists()
 
 
 def test_tag_concurrency_limits_hold_across_submitted_tasks() -> None:
