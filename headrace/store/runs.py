@@ -155,11 +155,12 @@ class RunsMixin(StoreBase):
             else:
                 (task_new if c["run_id"] in fresh else task_old).append(c)
         with self.transaction() as conn:
+            tally: dict[str, dict[str, int]] = {}  # the summaries' task counts, written once below
             if task_inserts or task_new:
-                record_transitions(conn, "task", task_new, rows=task_inserts, new=True)
+                record_transitions(conn, "task", task_new, rows=task_inserts, new=True, tally=tally)
             if task_updates or task_old:
                 mutable = [{"id": u["id"], **{c: u.get(c) for c in TASK_MUTABLE}} for u in task_updates]
-                record_transitions(conn, "task", task_old, rows=mutable, described=task_updates)
+                record_transitions(conn, "task", task_old, rows=mutable, described=task_updates, tally=tally)
             if flow_updates or flow_changes:
                 record_transitions(conn, "flow", flow_changes, rows=_merged(flow_updates))
             if log_rows:
@@ -168,7 +169,7 @@ class RunsMixin(StoreBase):
                 conn.execute(insert(metrics), metric_rows)
             if io_rows:
                 self._insert_dataset_io(conn, io_rows)
-            update_run_summaries(conn, self.dialect, utcnow(), io_rows=io_rows, metric_rows=metric_rows)
+            update_run_summaries(conn, self.dialect, utcnow(), tally=tally, io_rows=io_rows, metric_rows=metric_rows)
 
     def _insert_dataset_io(self, conn: Connection, io_rows: list[dict[str, Any]]) -> None:
         ins = self.insert_stmt()

@@ -12,6 +12,7 @@ the task runs back; the web page reads the summaries and nothing recounts per pa
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -86,27 +87,40 @@ def _add_up(parts: Iterable[tuple[Mapping[str, Any], dict[str, int]]]) -> dict[s
     deltas: dict[str, dict[str, int]] = {}
     for row, counts in parts:
         run_id = row.get("flow_run_id")
-        if not run_id or not counts:
-            continue
-        into = deltas.setdefault(run_id, {})
-        for key, value in counts.items():
-            into[key] = into.get(key, 0) + value
+        if run_id and counts:
+            _merged(deltas, {run_id: counts})
     return deltas
 
 
-def update_run_summaries(conn: Connection, dialect: str, now: datetime, **batch: Iterable[dict[str, Any]]) -> None:
-    """Add one written batch's records (dataset I/O, metrics) to its runs' summaries.
+def update_run_summaries(conn: Connection, dialect: str, now: datetime, *,
+                         tally: dict[str, dict[str, int]] | None = None, **batch: Iterable[dict[str, Any]]) -> None:
+    """Add one written batch's records (dataset I/O, metrics), and the task counts its state changes
+    gathered in ``tally`` (see ``add_task_summaries``), to its runs' summaries in one statement.
 
     Called once per batch, inside the batch's transaction, so a summary never
     disagrees with the records it sums.
     """
-    add_summaries(conn, dialect, now, summary_deltas(**batch))
+    add_summaries(conn, dialect, now, _merged(tally or {}, summary_deltas(**batch)))
 
 
 def add_task_summaries(conn: Connection, inserted: Iterable[Mapping[str, Any]],
-                       ended: Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> None:
-    """Count task runs ``inserted`` and ``ended`` (see ``task_summary_deltas``), in the caller's transaction."""
-    add_summaries(conn, conn.dialect.name, datetime.now(UTC), task_summary_deltas(inserted, ended))
+                       ended: Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]],
+                       tally: dict[str, dict[str, int]] | None = None) -> None:
+    """Count task runs ``inserted`` and ``ended`` (see ``task_summary_deltas``), in the caller's
+    transaction; with ``tally``, only gather them there for the caller to write."""
+    deltas = task_summary_deltas(inserted, ended)
+    if tally is not None:
+        _merged(tally, deltas)
+    else:
+        add_summaries(conn, conn.dialect.name, datetime.now(UTC), deltas)
+
+
+def _merged(into: dict[str, dict[str, int]], more: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    for run_id, counts in more.items():
+        mine = into.setdefault(run_id, {})
+        for key, value in counts.items():
+            mine[key] = mine.get(key, 0) + value
+    return into
 
 
 def add_summaries(conn: Connection, dialect: str, now: datetime, deltas: dict[str, dict[str, int]]) -> None:
@@ -118,6 +132,7 @@ def add_summaries(conn: Connection, dialect: str, now: datetime, deltas: dict[st
                         for run_id, d in deltas.items()])
 
 
+@functools.lru_cache(maxsize=4)
 def _upsert(dialect: str) -> Any:
     from sqlalchemy.dialects import postgresql, sqlite
 

@@ -39,7 +39,8 @@ def change(run_id: str, to_type: str, to_name: str, at: Any, message: str | None
 def record_transitions(conn: Connection, kind: str, changes: Sequence[Mapping[str, Any]], *,
                        rows: Sequence[Mapping[str, Any]] = (), new: Any = None,
                        only_from: Iterable[str] | None = None, values: Mapping[str, Any] | None = None,
-                       lock: bool = False, described: Sequence[Mapping[str, Any]] = ()) -> list[str]:
+                       lock: bool = False, described: Sequence[Mapping[str, Any]] = (),
+                       tally: dict[str, dict[str, int]] | None = None) -> list[str]:
     """Move ``kind`` ("flow" or "task") runs through ``changes`` and record each change.
 
     ``rows``: run rows written along with their state: inserted when ``new`` is
@@ -48,7 +49,8 @@ def record_transitions(conn: Connection, kind: str, changes: Sequence[Mapping[st
     stored type is one of these, recording the stored type as ``from``.
     ``values``: extra columns set on every moved run. ``lock``: take row locks
     first (PostgreSQL). ``described``: task rows (``flow_run_id``, ``attempts``) of runs
-    updated here, which spares the summaries a read. Returns the ids of the runs moved.
+    updated here, which spares the summaries a read. ``tally``: gather the summaries' task counts
+    there instead of writing them (the caller writes once per batch). Returns the ids of the runs moved.
     """
     table = TABLES[kind]
     if only_from is not None:
@@ -72,12 +74,12 @@ def record_transitions(conn: Connection, kind: str, changes: Sequence[Mapping[st
     if changes:
         conn.execute(_INSERT_CHANGE, [_change_row(kind, c) for c in changes])
     if kind == "task":
-        _summarise(conn, changes, inserted, described)
+        _summarise(conn, changes, inserted, described, tally)
     return list(last)
 
 
 def _summarise(conn: Connection, changes: Sequence[Mapping[str, Any]], inserted: Sequence[Mapping[str, Any]],
-               described: Sequence[Mapping[str, Any]]) -> None:
+               described: Sequence[Mapping[str, Any]], tally: dict[str, dict[str, int]] | None) -> None:
     """Count task runs inserted and each change of a task run into a final state, once."""
     ends = [c for c in changes if c["to_type"] in _TERMINAL and c.get("from_type") not in _TERMINAL]
     if not ends and not inserted:
@@ -88,7 +90,7 @@ def _summarise(conn: Connection, changes: Sequence[Mapping[str, Any]], inserted:
         query = select(task_runs.c.id, task_runs.c.flow_run_id, task_runs.c.attempts).where(
             task_runs.c.id.in_(missing))
         known.update({r.id: r._asdict() for r in conn.execute(query)})
-    add_task_summaries(conn, inserted, [(c, known[c["run_id"]]) for c in ends if c["run_id"] in known])
+    add_task_summaries(conn, inserted, [(c, known[c["run_id"]]) for c in ends if c["run_id"] in known], tally)
 
 
 def _guard(conn: Connection, table: Table, changes: Sequence[Mapping[str, Any]], only_from: tuple[str, ...],
