@@ -42,6 +42,7 @@ _SECRET_NAME = re.compile(r"secret|passw|pwd|token|credential|(^|[^a-z])key($|[^
 
 _known: set[str] = set()
 _known_pattern: re.Pattern[str] | None = None
+_known_version = 0  # counts registrations: what ``redact`` hides changes with it
 _lock = threading.Lock()
 
 
@@ -50,11 +51,17 @@ def register_secret(value: object) -> None:
     text = value.get_secret_value() if isinstance(value, Secret) else value
     if not isinstance(text, str) or len(text) < 4 or text in _known:
         return
-    global _known_pattern
+    global _known_pattern, _known_version
     with _lock:
         _known.add(text)
         ordered = sorted(_known, key=len, reverse=True)
         _known_pattern = re.compile("|".join(re.escape(v) for v in ordered))
+        _known_version += 1
+
+
+def secrets_version() -> int:
+    """Changes whenever a secret is registered: a cache of ``redact`` results must key on it."""
+    return _known_version
 
 
 def _learn(value: str) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from headrace.secrets import redact
+from headrace.secrets import redact, secrets_version
 
 HERE = Path(__file__).resolve().parent
 SECRET_KEY = re.compile(r"password|passwd|secret|token|api[_-]?key|credential|private[_-]?key|(^|[_-])pwd($|[_-])",
@@ -62,13 +62,14 @@ def json_script(value: Any) -> Markup:
 
 
 @functools.lru_cache(maxsize=65536)
-def _redact_short(text: str) -> str:
+def _redact_short(text: str, version: int) -> str:
     return redact(text)
 
 
 def shown(text: str) -> str:
-    """``redact(text)``, remembered for short text: pages print the same names again and again."""
-    return _redact_short(text) if len(text) <= 200 else redact(text)
+    """``redact(text)``, remembered for short text (pages print the same names again and again)
+    until a secret is registered: what was shown before may have to be hidden from then on."""
+    return _redact_short(text, secrets_version()) if len(text) <= 200 else redact(text)
 
 
 def _finalize(value: Any) -> Any:

@@ -113,6 +113,26 @@ def test_pages_load_nothing_from_elsewhere(seeded: Seeded, client: httpx.Client)
         assert (static / "vendor" / vendored / "LICENSE").exists()
 
 
+def test_a_value_shown_before_it_was_known_as_a_password_is_hidden_once_known(client: httpx.Client) -> None:
+    from headrace import flow, get_run_logger
+
+    password = "Zq81-learned-later"
+
+    @flow
+    def plain() -> None:
+        get_run_logger().info("retrying with %s", password)  # nothing marks it as a secret yet
+
+    @flow
+    def with_url() -> None:
+        get_run_logger().info("connecting to postgresql://etl:%s@db/dwh", password)
+
+    first = str(plain(return_state=True).run_id)
+    assert password in client.get(f"/runs/{first}/logs").text  # (stored and shown as it was)
+    with_url()  # its URL makes the password known to this process
+    again = client.get(f"/runs/{first}/logs").text
+    assert password not in again and "retrying with ***" in again
+
+
 def test_a_port_in_use_is_a_clear_error(server: object) -> None:
     from headrace.errors import ConfigError
     from headrace.ui import UIServer, UISettings
