@@ -37,6 +37,21 @@ def logging_config_restored() -> Iterator[None]:
             root.removeHandler(handler)
 
 
+@pytest.fixture(autouse=True)
+def secrets_forgotten() -> Iterator[None]:
+    """Values a test registers as secrets (``redact`` hides them process-wide from then on) are
+    forgotten after it, so a later test's pages and messages are not masked by them."""
+    from headrace import secrets
+
+    known, pattern = set(secrets._known), secrets._known_pattern
+    yield
+    with secrets._lock:
+        secrets._known.clear()
+        secrets._known.update(known)
+        secrets._known_pattern = pattern
+        secrets._known_version += 1  # results remembered under the test's secrets are stale
+
+
 def _forget_stores() -> None:
     from headrace import store as store_mod
 
