@@ -232,16 +232,20 @@ def _fernet() -> Any:
     return Fernet(key.encode())
 
 
-def protect(value: str | None) -> str | None:
-    """The form a secret is stored in: ``env:NAME`` as given, anything else encrypted (``enc:v1:...``)."""
+def protect(value: str | None, *, hide: bool = True) -> str | None:
+    """The form a secret is stored in: ``env:NAME`` as given, anything else encrypted (``enc:v1:...``).
+
+    ``hide``: also register the value, so ``redact`` hides it wherever it appears.
+    """
     if value is None or value.startswith("env:") or value.startswith("enc:v1:"):
         return value
-    register_secret(value)
+    if hide:
+        register_secret(value)
     return "enc:v1:" + _fernet().encrypt(value.encode()).decode()
 
 
-def reveal(value: str | None) -> str | None:
-    """The real value of a stored secret (reads ``env:NAME``, decrypts ``enc:v1:``)."""
+def reveal(value: str | None, *, hide: bool = True) -> str | None:
+    """The real value of a stored secret (reads ``env:NAME``, decrypts ``enc:v1:``); ``hide``: see ``protect``."""
     if value is None:
         return None
     if value.startswith("env:"):
@@ -259,5 +263,6 @@ def reveal(value: str | None) -> str | None:
                               "key of the process that stored it (its HEADRACE_HOME/secret.key)") from None
     else:
         real = value
-    register_secret(real)
+    if hide:
+        register_secret(real)
     return real

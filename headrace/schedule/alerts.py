@@ -21,7 +21,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from headrace.config import load_settings
-from headrace.secrets import RedactingFilter, protect, redact, register_secret, reveal
+from headrace.secrets import RedactingFilter, is_secret_name, protect, redact, register_secret, reveal
 
 log = logging.getLogger("headrace.schedule")
 for _name in ("httpx", "httpcore"):  # they log request URLs; a webhook URL's path is its secret
@@ -175,6 +175,15 @@ def _host(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname or '?'}" if parts.scheme else "(url from a secret)"
 
 
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
+def _credential(header: str) -> bool:
+    """Every header value is stored encrypted; a credential's is also hidden wherever it appears
+    (hiding "X-Team: data" would turn every "data" into *** in logs and on the web page)."""
+    return is_secret_name(header) or header.lower() in _CREDENTIAL_HEADERS
+
+
 @dataclass
 class Webhook(Alert):
     """POST the event as JSON to ``url`` with optional ``headers``.
@@ -189,12 +198,12 @@ class Webhook(Alert):
     kind = "webhook"
 
     def __post_init__(self) -> None:
-        for value in (self.url, *self.headers.values()):
+        for value in (self.url, *(v for k, v in self.headers.items() if _credential(k))):
             if not value.startswith(("env:", "enc:v1:")):
                 register_secret(value)
 
     def send(self, event: AlertEvent) -> None:
-        headers = {k: str(reveal(v)) for k, v in self.headers.items()}
+        headers = {k: str(reveal(v, hide=_credential(k))) for k, v in self.headers.items()}
         _post(str(reveal(self.url)), event.payload(), headers, self.timeout)
 
     def target(self) -> str:
@@ -202,7 +211,7 @@ class Webhook(Alert):
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "url": protect(self.url),
-                "headers": {k: protect(v) for k, v in self.headers.items()}}
+                "headers": {k: protect(v, hide=_credential(k)) for k, v in self.headers.items()}}
 
 
 @dataclass

@@ -45,9 +45,15 @@ def test_slack_message_names_flow_run_state_rows_error_and_link(http_server, mon
 
 
 def test_webhook_posts_json_with_headers(http_server) -> None:
-    Webhook(http_server.url, headers={"X-Team": "data"}).notify(EVENT)
+    from headrace.secrets import redact
+
+    Webhook(http_server.url, headers={"X-Team": "data", "Authorization": "Bearer t0k-9f2e77",
+                                      "X-Api-Key": "k3y-55aa01"}).notify(EVENT)
     got = http_server.bodies[0]
-    assert got["headers"]["X-Team"] == "data"
+    assert got["headers"]["X-Team"] == "data" and got["headers"]["X-Api-Key"] == "k3y-55aa01"
+    # credentials are hidden wherever they show up; a plain header's value is not a secret
+    shown = redact("datasets: k3y-55aa01, Bearer t0k-9f2e77")
+    assert shown.startswith("datasets: ***, ") and "t0k" not in shown
     assert got["json"]["event"] == "failure" and got["json"]["rows_loaded"] == 42
     assert got["json"]["url"] is None  # no HEADRACE_UI_URL configured
 
