@@ -45,6 +45,8 @@ class FlowRunContext:
     rows_loaded: int = 0
     # What this run's loads are keys of: the work, not the attempt (see ``work_identity``).
     work_id: str = ""
+    # headrace.lineage.model.DatasetIO of the flow's own reads and writes (outside tasks)
+    lineage: list[Any] = field(default_factory=list)
 
     def next_task_key(self, task_name: str) -> str:
         """``name-N``: the N-th call of this task in this flow run (stable across retries)."""
@@ -114,6 +116,8 @@ class TaskRunContext:
     fence: AttemptFence = field(default_factory=AttemptFence)
     # Shared by the attempts of one task run: the load key's prefix, computed once.
     prefix_box: list[str] = field(default_factory=list)
+    # headrace.lineage.model.DatasetIO of this attempt's reads and writes
+    lineage: list[Any] = field(default_factory=list)
 
     def load_prefix(self) -> str:
         """``work/task key/parameters hash``: what every load key of this task run starts with."""
