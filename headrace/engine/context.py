@@ -182,11 +182,14 @@ _NOT_LOADS = frozenset({"file", "s3", "gcs", "abfs", "memory", "quarantine", "pa
 
 
 def record_dataset(direction: str, kind: str, uri: str, name: str, *,
-                   rows: int | None = None, bytes_: int | None = None) -> None:
+                   rows: int | None = None, bytes_: int | None = None, details: str | None = None,
+                   lineage: Any = None) -> None:
     """Record that the current run read (``input``) or wrote (``output``) a dataset.
 
     ``uri`` must already be free of secrets. Rows written to a database table
-    count towards the flow run's rows loaded. Outside a run this does nothing.
+    count towards the flow run's rows loaded. ``details`` (JSON text) and ``lineage``
+    (a ``headrace.lineage.DatasetIO``, appended to the run's ``lineage`` list) come from
+    ``headrace.lineage``. Outside a run this does nothing.
     """
     if direction not in ("input", "output"):
         raise ValueError(f"direction must be 'input' or 'output', not {direction!r}")
@@ -198,11 +201,13 @@ def record_dataset(direction: str, kind: str, uri: str, name: str, *,
     if direction == "output" and rows and flow is not None and kind not in _NOT_LOADS:
         with flow.lock:
             flow.rows_loaded += int(rows)
+    if lineage is not None:
+        (task or flow).lineage.append(lineage)  # type: ignore[union-attr]
     store.writer.dataset_io({
         "flow_run_id": task.flow_run_id if task else flow.flow_run_id if flow else None,
         "task_run_id": task.task_run_id if task else None,
         "kind": kind, "uri": uri, "name": name, "direction": direction,
-        "rows": rows, "bytes": bytes_, "at": utcnow()})
+        "rows": rows, "bytes": bytes_, "at": utcnow(), "details": details})
 
 
 def log_metric(name: str, value: float) -> None:

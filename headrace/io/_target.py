@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from headrace.engine.context import current_task_run, record_dataset
+from headrace.engine.context import current_task_run
 from headrace.errors import ConfigError, DataIOError
+from headrace.lineage.capture import source_for
+from headrace.lineage.naming import SqlSource
 from headrace.secrets import redact_url
 
 log = logging.getLogger("headrace.io")
@@ -116,9 +118,9 @@ def load_key(explicit: str | None, table: str, schema: str | None) -> tuple[str 
     return f"{ctx.load_prefix()}/{schema or ''}.{table}#{ctx.fence.next_ordinal()}", fence
 
 
-def record(direction: str, target: Target, name: str, rows: int, bytes_: int | None) -> None:
-    """Declare the dataset on the current run (a no-op outside a run)."""
-    record_dataset(direction, target.dialect, target.display, name, rows=rows, bytes_=bytes_)
+def lineage_source(target: Target) -> SqlSource:
+    """The target as lineage names it (``postgres://host:port``, ``duckdb://path``...): no secrets."""
+    return source_for(target.url, target.conn)
 
 
 MODES = ("append", "replace", "merge", "overwrite_partitions")

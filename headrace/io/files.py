@@ -24,12 +24,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from headrace.config import load_settings
-from headrace.engine.context import current_task_run, record_dataset
+from headrace.engine.context import current_task_run
 from headrace.errors import DataFileError, DataIOError
 from headrace.io import _frames
 from headrace.io import fs as fsmod
 from headrace.io._compressed import cut_damage, gunzip, is_compressed, strip_suffix
 from headrace.io._text import Parsed, parse_csv, parse_ndjson_bytes, parse_ndjson_file
+from headrace.lineage import capture
 
 log = logging.getLogger("headrace.io")
 
@@ -90,11 +91,11 @@ def read_files(pattern: str, format: str | None = None, *, as_: str = "pandas",
     bad = _quarantine_table(fs, files, parsed) if fmt != "parquet" else QUARANTINE_SCHEMA.empty_table()
     qpath = _write_quarantine(bad, quarantine_path) if bad.num_rows else None
     rows_read = sum(p.rows_read for p in parsed)
-    record_dataset("input", _kind(fs), fsmod.uri(fs, path), pattern, rows=rows_read,
-                   bytes_=table.nbytes)
     if bad.num_rows:
         log.warning("%s: %d of %d rows quarantined to %s", pattern, bad.num_rows, rows_read, qpath)
-    return ReadResult(_frames.from_arrow(table, as_), [fsmod.uri(fs, f) for f in files],
+    frame = _frames.from_arrow(table, as_)
+    capture.file_read(fsmod.protocols(fs)[0], path, _kind(fs), table, frame, rows_read)
+    return ReadResult(frame, [fsmod.uri(fs, f) for f in files],
                       rows_read, table.num_rows, bad.num_rows, bad, qpath)
 
 
@@ -226,8 +227,7 @@ def write_parquet(df: Any, path: str, partition_by: Iterable[str] | str | None =
             written += piece.num_rows
         if written != table.num_rows:  # every row has exactly one partition
             raise DataIOError(f"Parquet {path}: wrote {written} of {table.num_rows} rows")
-    record_dataset("output", _kind(fs), fsmod.uri(fs, root), path, rows=written,
-                   bytes_=table.nbytes)
+    capture.file_write(fsmod.protocols(fs)[0], root, _kind(fs), table, df, written, table.nbytes)
     return written
 
 

@@ -12,7 +12,7 @@ from headrace.engine.logs import get_run_logger
 from headrace.errors import DataIOError, TaskRunError
 from headrace.io import _frames, _target
 from headrace.io._target import MODES, Loaded, Target, WriteSpec
-from headrace.secrets import redact
+from headrace.lineage import capture
 
 log = logging.getLogger("headrace.io")
 
@@ -49,14 +49,11 @@ def read_sql(query: str, con: Any, params: Mapping[str, Any] | None = None, *,
     _frames.check_format(as_)
     target = _target.resolve(con, connect_timeout)
     table: pa.Table = _backend(target).read(target, query, dict(params or {}))
-    _target.record("input", target, _query_name(query), table.num_rows, table.nbytes)
     log.debug("read %d rows from %s", table.num_rows, target.display)
-    return _frames.from_arrow(table, as_)
-
-
-def _query_name(query: str) -> str:
-    """The query as the dataset's name: one line, short, and no password even if one is in it."""
-    return redact(" ".join(query.split()))[:200]
+    frame = _frames.from_arrow(table, as_)
+    # Named by the tables the query reads (see headrace.lineage), with its column lineage.
+    capture.sql_read(_target.lineage_source(target), target.dialect, query, table, frame)
+    return frame
 
 
 def write_table(df: Any, table: str, con: Any, *, mode: str = "append",
@@ -83,7 +80,8 @@ def write_table(df: Any, table: str, con: Any, *, mode: str = "append",
                            "abandoned after a timeout; the retry does this load")
     loaded: Loaded = _backend(target).write(target, data, spec)
     # Rows loaded count what landed: a load the ledger skipped adds nothing.
-    _target.record("output", target, spec.name, loaded.landed, data.nbytes if loaded.landed else 0)
+    capture.sql_write(_target.lineage_source(target), target.dialect, spec.table, spec.schema, data, df,
+                      loaded.landed, data.nbytes if loaded.landed else 0)
     # The run logger: what a load did belongs to the run's record, whatever levels the application logs at.
     run_log = get_run_logger("io")
     if loaded.landed or not spec.load_key:

@@ -170,12 +170,9 @@ def write_quarantine(bad: Any, suite: str, run_id: str, file_stem: str | None = 
     tmp = path.with_suffix(".parquet.tmp")
     pq.write_table(table, tmp)
     tmp.replace(path)
-    try:
-        from headrace.engine import record_dataset
+    from headrace.lineage.capture import file_write
 
-        record_dataset("output", "file", "file://" + str(path.parent), path.name, rows=table.num_rows)
-    except ImportError:  # pragma: no cover - the engine ships with headrace
-        pass
+    file_write("file", str(path), "quarantine", table, None, table.num_rows, table.nbytes)
     return path
 
 

@@ -181,7 +181,8 @@ class RunsMixin(StoreBase):
                 and_(*(datasets.c[k] == v for k, v in ident.items())))).scalar_one()
             rows.append({"flow_run_id": item.get("flow_run_id"), "task_run_id": item.get("task_run_id"),
                          "dataset_id": ds_id, "direction": item["direction"], "rows": item.get("rows"),
-                         "bytes": item.get("bytes"), "at": item.get("at") or utcnow()})
+                         "bytes": item.get("bytes"), "at": item.get("at") or utcnow(),
+                         "details": item.get("details")})
         conn.execute(insert(dataset_io), rows)
 
     # -- reading records -----------------------------------------------------------

@@ -170,6 +170,8 @@ dataset_io = Table(
     Column("rows", Integer),
     Column("bytes", Integer),
     _ts("at", nullable=False),
+    # JSON: what lineage knows beyond counts: schema, column_lineage, sql, assertions, metrics, attempt
+    Column("details", Text),
 )
 Index("ix_hr_dataset_io_flow", dataset_io.c.flow_run_id)
 Index("ix_hr_dataset_io_dataset", dataset_io.c.dataset_id, dataset_io.c.at)
@@ -311,6 +313,18 @@ def _deployment_errors(conn: Connection) -> None:
     task_runs_state_index.create(conn, checkfirst=True)
 
 
+def _lineage_details(conn: Connection) -> None:
+    """Dataset reads and writes keep their lineage details (schema, column lineage, SQL, checks)."""
+    from sqlalchemy import inspect
+
+    if "details" not in {c["name"] for c in inspect(conn).get_columns("hr_dataset_io")}:
+        conn.execute(text("ALTER TABLE hr_dataset_io ADD COLUMN details TEXT"))
+    dataset_io_task_index.create(conn, checkfirst=True)
+
+
+dataset_io_task_index = Index("ix_hr_dataset_io_task", dataset_io.c.task_run_id)
+
+
 TERMINAL = TERMINAL_TYPES
 QUARANTINED_METRIC = "quality.%.rows_quarantined"   # LIKE patterns of the gate's metrics
 CHECKS_FAILED_METRIC = "quality.%.checks_failed"
@@ -367,4 +381,5 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0003_schedule_run_alerts", _create([run_alerts])),
     ("0004_deployment_errors", _deployment_errors),
     ("0013_ui_summaries", _ui_summaries),
+    ("0011_lineage_details", _lineage_details),
 ]

@@ -1,0 +1,110 @@
+"""What ``headrace.io`` tells lineage about each read and write (plain values in, records out).
+
+A lineage failure never fails the read or write it describes: it is logged at debug level.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from headrace.engine.context import get_run_context
+from headrace.lineage.frames import Origin, origin_of, remember
+from headrace.lineage.model import ColumnSource, DatasetIO, DatasetRef
+from headrace.lineage.naming import SqlSource, duckdb_connection_source, file_dataset, sql_source
+from headrace.lineage.record import record, schema_of
+from headrace.lineage.sql import analyze
+
+log = logging.getLogger("headrace.lineage")
+
+# Table names after FROM/JOIN, for SQL sqlglot cannot parse (table-level lineage still recorded).
+_FROM = re.compile(r"\b(?:FROM|JOIN)\s+((?:\"[^\"]+\"|[A-Za-z_][\w$]*)(?:\s*\.\s*(?:\"[^\"]+\"|[A-Za-z_][\w$]*)){0,2})",
+                   re.IGNORECASE)
+
+
+def source_for(url: str, duckdb_conn: Any = None) -> SqlSource:
+    """The lineage source of a connection (a URL that may hold a password, or a DuckDB connection)."""
+    if duckdb_conn is not None:
+        return duckdb_connection_source(duckdb_conn)
+    return sql_source(url)
+
+
+def sql_read(source: SqlSource, kind: str, query: str, table: Any, frame: Any) -> None:
+    """``read_sql`` ran ``query``: record the tables it read; remember the frame's column lineage."""
+    if get_run_context() is None:
+        return
+    try:
+        columns = list(table.column_names)
+        found = analyze(query, source, columns)
+        tables = found.tables or _fallback_tables(query, source)
+        if not tables:   # SELECT 1, a table function...: the query itself is what was read
+            tables = [DatasetRef(source.namespace, "query:" + " ".join(query.split())[:200])]
+        schema = schema_of(table) if len(tables) == 1 else None
+        for i, ref in enumerate(tables):
+            # The result's rows are counted once, on the first table the query reads.
+            record(DatasetIO(ref, "input", rows=table.num_rows if i == 0 else None,
+                             bytes=table.nbytes if i == 0 else None, schema=schema, sql=query), kind)
+        remember(frame, Origin(tables, found.columns, query))
+    except Exception as exc:  # lineage never fails a read
+        log.debug("lineage: could not record the read of %s: %s", source.namespace, exc)
+
+
+def _fallback_tables(query: str, source: SqlSource) -> list[DatasetRef]:
+    refs: dict[DatasetRef, None] = {}
+    for match in _FROM.finditer(query):
+        parts = [p.strip().strip('"') for p in match.group(1).split(".")]
+        parts = [None] * (3 - len(parts)) + parts  # type: ignore[list-item]
+        catalog, schema, name = parts
+        if name and name.lower() not in ("select", "lateral", "unnest"):
+            refs.setdefault(source.table(name, schema, catalog), None)
+    return list(refs)
+
+
+def sql_write(source: SqlSource, kind: str, table: str, schema: str | None, data: Any, frame: Any,
+              rows: int, bytes_: int | None) -> None:
+    """``write_table`` loaded ``rows`` rows of ``data`` into ``schema.table``."""
+    if get_run_context() is None:
+        return
+    try:
+        ref = source.table(table, schema)
+        _write(ref, kind, data, frame, rows, bytes_)
+    except Exception as exc:
+        log.debug("lineage: could not record the write of %s: %s", table, exc)
+
+
+def file_read(protocol: str, path: str, kind: str, table: Any, frame: Any, rows: int) -> None:
+    """``read_files`` read ``rows`` rows from the files ``path`` (a file, folder or glob) names."""
+    if get_run_context() is None:
+        return
+    try:
+        ref = file_dataset("", protocol, path)
+        record(DatasetIO(ref, "input", rows=rows, bytes=table.nbytes, schema=schema_of(table)), kind)
+        remember(frame, Origin([ref], {c: [ColumnSource(ref, c, "DIRECT", "IDENTITY")]
+                                       for c in table.column_names}))
+    except Exception as exc:
+        log.debug("lineage: could not record the read of %s: %s", path, exc)
+
+
+def file_write(protocol: str, path: str, kind: str, data: Any, frame: Any, rows: int,
+               bytes_: int | None) -> None:
+    """``write_parquet`` (or a quarantine) wrote ``rows`` rows at ``path``."""
+    if get_run_context() is None:
+        return
+    try:
+        _write(file_dataset("", protocol, path), kind, data, frame, rows, bytes_)
+    except Exception as exc:
+        log.debug("lineage: could not record the write of %s: %s", path, exc)
+
+
+def _write(ref: DatasetRef, kind: str, data: Any, frame: Any, rows: int, bytes_: int | None) -> None:
+    origin = origin_of(frame) if frame is not None else None
+    if origin is None and data is not frame:
+        origin = origin_of(data)
+    io = DatasetIO(ref, "output", rows=rows, bytes=bytes_, schema=schema_of(data))
+    if origin is not None:
+        written = set(getattr(data, "column_names", None) or [])
+        io.column_lineage = {c: s for c, s in origin.columns.items() if not written or c in written} or None
+        io.assertions, io.metrics = origin.assertions, origin.metrics
+        io.sql = origin.sql
+    record(io, kind)

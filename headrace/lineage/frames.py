@@ -1,0 +1,72 @@
+"""Where an in-memory frame came from, so that writing it can name its column lineage.
+
+``read_sql`` remembers, for the frame it returns, which input columns each of its columns
+comes from; a quality gate adds its checks. When ``write_table`` or ``write_parquet`` later
+writes that same frame (or the gate's output of it), the output's column lineage and quality
+facets follow. Frames are held by weak reference: remembering never keeps one alive.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from headrace.lineage.model import ColumnSource, DatasetRef
+
+
+@dataclass
+class Origin:
+    """What is known of a frame's making."""
+
+    datasets: list[DatasetRef] = field(default_factory=list)
+    columns: dict[str, list[ColumnSource]] = field(default_factory=dict)
+    sql: str | None = None
+    assertions: list[dict[str, Any]] | None = None
+    metrics: dict[str, Any] | None = None
+
+
+_ORIGINS: dict[int, tuple[weakref.ref[Any], Origin]] = {}
+_LOCK = threading.Lock()
+
+
+def remember(frame: Any, origin: Origin) -> None:
+    """Note ``origin`` for ``frame`` (nothing for objects that cannot be weakly referenced)."""
+    key = id(frame)
+
+    def gone(_ref: Any) -> None:
+        _forget(key)
+
+    try:
+        ref = weakref.ref(frame, gone)
+    except TypeError:
+        return
+    with _LOCK:
+        _ORIGINS[key] = (ref, origin)
+
+
+def _forget(key: int) -> None:
+    with _LOCK:
+        entry = _ORIGINS.get(key)
+        if entry is not None and entry[0]() is None:
+            del _ORIGINS[key]
+
+
+def origin_of(frame: Any) -> Origin | None:
+    """The origin remembered for this very object, if any."""
+    with _LOCK:
+        entry = _ORIGINS.get(id(frame))
+    if entry is None or entry[0]() is not frame:
+        return None
+    return entry[1]
+
+
+def derive(new: Any, old: Any, **changes: Any) -> None:
+    """``new`` has the columns of ``old`` (a filtered or checked copy): it inherits its origin."""
+    origin = origin_of(old)
+    if origin is None and not changes:
+        return
+    base = origin or Origin()
+    remember(new, Origin(list(base.datasets), dict(base.columns), base.sql,
+                         changes.get("assertions", base.assertions), changes.get("metrics", base.metrics)))

@@ -1,0 +1,153 @@
+"""Recording reads and writes on the running task (or flow): the run's ``lineage`` list and the store.
+
+Every recorder ends in :func:`record`, which appends the ``DatasetIO`` to the innermost run
+context's ``lineage`` list (read by the OpenLineage emitter at the run's end) and stores it,
+with its details as JSON, in ``hr_dataset_io``. Outside a run nothing is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from headrace.engine.context import get_run_context, record_dataset
+from headrace.lineage.model import ColumnSource, DatasetIO, DatasetRef
+from headrace.lineage.naming import parse_dataset
+from headrace.secrets import redact
+
+MAX_SQL = 20_000   # characters of SQL kept with a record
+
+
+def record(io: DatasetIO, kind: str = "dataset") -> DatasetIO | None:
+    """Append ``io`` to the current run's lineage and store it; ``None`` outside a run."""
+    ctx = get_run_context()
+    if ctx is None:
+        return None
+    attempt = getattr(ctx, "attempt", None)
+    if attempt is not None:
+        io.extra.setdefault("attempt", attempt)
+    if io.sql is not None:
+        io.sql = redact(io.sql)[:MAX_SQL]
+    record_dataset(io.direction, kind, io.dataset.namespace, io.dataset.name, rows=io.rows,
+                   bytes_=io.bytes, details=details_json(io), lineage=io)
+    return io
+
+
+def record_input(dataset: Any, *, rows: int | None = None, bytes: int | None = None,
+                 schema: Any = None, sql: str | None = None) -> DatasetIO | None:
+    """Declare that the running task read ``dataset`` (for I/O that does not go through
+    ``headrace.io``)::
+
+        record_input("postgres://db:5432/crm.public.customers", rows=len(df))
+        record_input("s3://raw/events", schema=df)          # a frame gives its schema
+    """
+    return record(DatasetIO(parse_dataset(dataset), "input", rows=rows, bytes=bytes,
+                            schema=schema_of(schema), sql=sql), "declared")
+
+
+def record_output(dataset: Any, *, rows: int | None = None, bytes: int | None = None,
+                  schema: Any = None, sql: str | None = None,
+                  column_lineage: dict[str, Iterable[Any]] | None = None) -> DatasetIO | None:
+    """Declare that the running task wrote ``dataset``; ``column_lineage`` maps an output column
+    to its input columns, each a ``ColumnSource`` or ``(dataset, column)``."""
+    columns = None
+    if column_lineage:
+        columns = {str(k): [_column_source(s) for s in v] for k, v in column_lineage.items()}
+    return record(DatasetIO(parse_dataset(dataset), "output", rows=rows, bytes=bytes,
+                            schema=schema_of(schema), sql=sql, column_lineage=columns), "declared")
+
+
+def _column_source(value: Any) -> ColumnSource:
+    if isinstance(value, ColumnSource):
+        return value
+    dataset, column = value
+    return ColumnSource(parse_dataset(dataset), str(column), "DIRECT", "TRANSFORMATION")
+
+
+def schema_of(value: Any) -> list[tuple[str, str]] | None:
+    """``(column, type)`` pairs of a pandas/Polars/Arrow frame or schema, or of given pairs."""
+    if value is None:
+        return None
+    if isinstance(value, list | tuple):
+        return [(str(n), str(t)) for n, t in value]
+    if isinstance(value, dict):
+        return [(str(n), str(t)) for n, t in value.items()]
+    arrow_schema = getattr(value, "schema", None)
+    if arrow_schema is not None and hasattr(arrow_schema, "names") and hasattr(arrow_schema, "types"):
+        return [(n, str(t)) for n, t in zip(arrow_schema.names, arrow_schema.types, strict=True)]
+    if hasattr(value, "names") and hasattr(value, "types"):           # a pyarrow.Schema
+        return [(n, str(t)) for n, t in zip(value.names, value.types, strict=True)]
+    dtypes = getattr(value, "dtypes", None)
+    columns = getattr(value, "columns", None)
+    if dtypes is not None and columns is not None:                     # pandas, Polars
+        return [(str(c), str(t)) for c, t in zip(list(columns), list(dtypes), strict=True)]
+    return None
+
+
+# -- the stored form -------------------------------------------------------------------------------
+def _source_dict(s: ColumnSource) -> dict[str, str]:
+    return {"namespace": s.dataset.namespace, "name": s.dataset.name, "field": s.column,
+            "type": s.type, "subtype": s.subtype}
+
+
+def details_json(io: DatasetIO) -> str | None:
+    """What the store keeps beyond counts (omitting what is unknown)."""
+    out: dict[str, Any] = {}
+    if io.schema:
+        out["schema"] = [[n, t] for n, t in io.schema]
+    if io.column_lineage:
+        out["column_lineage"] = {k: [_source_dict(s) for s in v] for k, v in io.column_lineage.items()}
+    for key in ("sql", "assertions", "metrics"):
+        value = getattr(io, key)
+        if value:
+            out[key] = value
+    if io.extra:
+        out["extra"] = io.extra
+    return redact(json.dumps(out, default=str, sort_keys=True)) if out else None
+
+
+def from_details(dataset: DatasetRef, direction: str, rows: int | None, bytes_: int | None,
+                 details: str | None) -> DatasetIO:
+    """A stored record back as a ``DatasetIO``."""
+    d: dict[str, Any] = json.loads(details) if details else {}
+    columns = None
+    if d.get("column_lineage"):
+        columns = {k: [ColumnSource(DatasetRef(s["namespace"], s["name"]), s["field"], s.get("type", "DIRECT"),
+                                    s.get("subtype", "IDENTITY")) for s in v]
+                   for k, v in d["column_lineage"].items()}
+    return DatasetIO(dataset, "input" if direction == "input" else "output", rows=rows, bytes=bytes_,
+                     schema=[(n, t) for n, t in d["schema"]] if d.get("schema") else None,
+                     column_lineage=columns, sql=d.get("sql"), assertions=d.get("assertions"),
+                     metrics=d.get("metrics"), extra=d.get("extra") or {})
+
+
+def merged(lineage: Iterable[DatasetIO]) -> list[DatasetIO]:
+    """One ``DatasetIO`` per dataset and direction, from the latest attempt that recorded any:
+    rows and bytes added up, schema, SQL and column lineage of the last record, checks of all."""
+    items = list(lineage)
+    attempts = [int(io.extra["attempt"]) for io in items if io.extra.get("attempt") is not None]
+    last = max(attempts) if attempts else None
+    out: dict[tuple[DatasetRef, str], DatasetIO] = {}
+    for io in items:
+        if last is not None and io.extra.get("attempt", last) != last:
+            continue
+        key = (io.dataset, io.direction)
+        seen = out.get(key)
+        if seen is None:
+            out[key] = DatasetIO(io.dataset, io.direction, io.rows, io.bytes, io.schema, io.column_lineage,
+                                 io.sql, io.assertions, io.metrics, dict(io.extra))
+            continue
+        seen.rows = _add(seen.rows, io.rows)
+        seen.bytes = _add(seen.bytes, io.bytes)
+        seen.schema = io.schema or seen.schema
+        seen.column_lineage = io.column_lineage or seen.column_lineage
+        seen.sql = io.sql or seen.sql
+        if io.assertions:
+            seen.assertions = (seen.assertions or []) + io.assertions
+        seen.metrics = io.metrics or seen.metrics
+    return list(out.values())
+
+
+def _add(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else a + b

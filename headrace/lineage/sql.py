@@ -1,0 +1,138 @@
+"""What a SQL query reads, and where each of its output columns comes from (with sqlglot).
+
+``analyze(sql, source)`` never raises: SQL that sqlglot cannot parse gives no tables and no
+column lineage, and a debug log line; the read is still recorded, named by its source.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from headrace.lineage.model import ColumnSource, DatasetRef
+from headrace.lineage.naming import SqlSource
+
+log = logging.getLogger("headrace.lineage")
+
+MAX_COLUMNS = 500        # column lineage is skipped for wider results (cost grows with width)
+# `:name` bound parameters (headrace's style) read as sqlglot placeholders in every dialect.
+_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+@dataclass
+class SqlLineage:
+    """The tables a query reads and, per output column, the input columns it is made from."""
+
+    tables: list[DatasetRef] = field(default_factory=list)
+    columns: dict[str, list[ColumnSource]] = field(default_factory=dict)
+    parsed: bool = False
+
+
+def analyze(sql: str, source: SqlSource, result_columns: list[str] | None = None) -> SqlLineage:
+    """Tables read and column lineage of ``sql`` run on ``source``; empty when it cannot parse.
+
+    ``result_columns`` (the names the query returned) resolves ``SELECT *`` over one table.
+    """
+    try:
+        import sqlglot
+        from sqlglot import exp
+
+        tree = sqlglot.parse_one(_PARAM.sub(r"@\1", sql) if source.dialect != "postgres" else sql,
+                                 read=source.dialect)
+    except Exception as exc:  # any parse failure: table-level lineage only
+        log.debug("lineage: cannot parse SQL on %s (%s); recording the read without tables: %.200s",
+                  source.namespace, type(exc).__name__, " ".join(sql.split()))
+        return SqlLineage()
+    if tree is None:
+        return SqlLineage()
+    out = SqlLineage(parsed=True)
+    out.tables = _tables(tree, source, exp)
+    try:
+        out.columns = _columns(tree, source, out.tables, result_columns or [])
+    except Exception as exc:  # sqlglot could not follow a column: keep the tables
+        log.debug("lineage: no column lineage for SQL on %s (%s: %s)", source.namespace,
+                  type(exc).__name__, exc)
+    return out
+
+
+def _ref(table: Any, source: SqlSource) -> DatasetRef:
+    def ident(part: str) -> str | None:
+        node = table.args.get(part)
+        if node is None:
+            return None
+        name = str(node.name)
+        # PostgreSQL folds unquoted names to lower case; a table is what the database calls it.
+        if source.scheme == "postgres" and not getattr(node, "quoted", False):
+            name = name.lower()
+        return name
+
+    return source.table(ident("this") or table.name, ident("db"), ident("catalog"))
+
+
+def _tables(tree: Any, source: SqlSource, exp: Any) -> list[DatasetRef]:
+    """Real tables, not CTE names nor table functions, in the order they first appear."""
+    ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
+    seen: dict[DatasetRef, None] = {}
+    for table in tree.find_all(exp.Table):
+        if not isinstance(table.this, exp.Identifier):
+            continue   # read_parquet('...') and other table functions
+        if not table.args.get("db") and table.name in ctes:
+            continue
+        seen.setdefault(_ref(table, source), None)
+    return list(seen)
+
+
+def _columns(tree: Any, source: SqlSource, tables: list[DatasetRef],
+             result_columns: list[str]) -> dict[str, list[ColumnSource]]:
+    from sqlglot import exp
+    from sqlglot.lineage import lineage
+
+    select = tree if isinstance(tree, exp.Query) else tree.find(exp.Query)
+    if select is None:
+        return {}
+    names = list(select.named_selects)
+    if "*" in names:
+        # Without the tables' schemas a star is only resolvable over a single table.
+        if len(tables) != 1 or not result_columns:
+            return {}
+        return {c: [ColumnSource(tables[0], c, "DIRECT", "IDENTITY")] for c in result_columns[:MAX_COLUMNS]}
+    columns: dict[str, list[ColumnSource]] = {}
+    for name in names[:MAX_COLUMNS]:
+        node = lineage(name, select, schema={}, dialect=source.dialect)
+        sources = _leaves(node, source, exp)
+        if sources:
+            columns[name] = sources
+    return columns
+
+
+def _leaves(node: Any, source: SqlSource, exp: Any) -> list[ColumnSource]:
+    """Every input column under ``node``, typed IDENTITY, TRANSFORMATION or AGGREGATION by the
+    expressions met on the way down."""
+    found: dict[tuple[DatasetRef, str], str] = {}
+    rank = {"IDENTITY": 0, "TRANSFORMATION": 1, "AGGREGATION": 2}
+
+    def walk(n: Any, subtype: str) -> None:
+        here = _subtype(n.expression, exp)
+        subtype = here if rank[here] > rank[subtype] else subtype
+        if not n.downstream:
+            if isinstance(n.source, exp.Table) and isinstance(n.source.this, exp.Identifier):
+                key = (_ref(n.source, source), n.name.rsplit(".", 1)[-1])
+                if rank[subtype] > rank.get(found.get(key, "IDENTITY"), 0) or key not in found:
+                    found[key] = subtype
+            return
+        for child in n.downstream:
+            walk(child, subtype)
+
+    walk(node, "IDENTITY")
+    return [ColumnSource(ref, col, "DIRECT", sub) for (ref, col), sub in found.items()]
+
+
+def _subtype(expression: Any, exp: Any) -> str:
+    inner = expression.this if isinstance(expression, exp.Alias) else expression
+    if isinstance(inner, exp.Table | exp.Column):
+        return "IDENTITY"
+    if inner.find(exp.AggFunc) is not None:
+        return "AGGREGATION"
+    return "TRANSFORMATION"
