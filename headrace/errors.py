@@ -23,7 +23,9 @@
     │   └── DataFileError         a file is missing or unreadable
     ├── QualityError              a suite or expectation is malformed
     │   └── QualityGateFailed     a gate with on_failure="halt" stopped the run
-    └── ScheduleError             a schedule, deployment or backfill is invalid
+    ├── ScheduleError             a schedule, deployment or backfill is invalid
+    └── LineageError              a lineage question cannot be answered
+        └── DatasetNotFound       no recorded dataset (or several) matches a name (also a LookupError)
 
 Control-flow signals are not errors and live apart: ``Cancelled``.
 """
@@ -129,6 +131,14 @@ class QualityGateFailed(QualityError):
 
 class ScheduleError(HeadraceError):
     """A schedule, deployment or backfill request is invalid."""
+
+
+class LineageError(HeadraceError):
+    """A lineage question cannot be answered."""
+
+
+class DatasetNotFound(LineageError, LookupError):
+    """No recorded dataset matches the name given, or several do."""
 
 
 class Cancelled(BaseException):

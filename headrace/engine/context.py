@@ -210,6 +210,30 @@ def record_dataset(direction: str, kind: str, uri: str, name: str, *,
         "rows": rows, "bytes": bytes_, "at": utcnow(), "details": details})
 
 
+_FRAME_MODULES = ("pandas", "polars", "pyarrow")
+
+
+def record_declared(task: Any, direction: str, parameters: dict[str, Any] | None = None,
+                    value: Any = None) -> None:
+    """Lineage of a task attempt: its declared ``inputs`` as it starts; its declared ``outputs``
+    and, for a frame returned from frames (a pandas transform), the schema in and out as it
+    completes.
+
+    The work is done by headrace.lineage, which the engine loads by name (it may not import the
+    parts above it), and only for tasks that declare datasets or return a frame.
+    """
+    declared = getattr(task, "inputs" if direction == "input" else "outputs", ())
+    frame = direction == "output" and type(value).__module__.startswith(_FRAME_MODULES)
+    if declared or frame:
+        from importlib import import_module
+
+        lineage = import_module("headrace.lineage.record")
+        if declared:
+            lineage.record_declared(declared, direction)
+        if frame:
+            lineage.record_transform(task.name, parameters or {}, value)
+
+
 def log_metric(name: str, value: float) -> None:
     """Record a named number on the current run (shown by the CLI and the web page)."""
     task = task_run_var.get()

@@ -34,7 +34,8 @@ class Task(Generic[P, R]):
                  tags: Iterable[str] | None = None, persist_result: bool | None = None,
                  result_serializer: str = "json", log_prints: bool = False,
                  on_completion: list[Hook] | None = None, on_failure: list[Hook] | None = None,
-                 retry_condition_fn: Callable[..., bool] | None = None) -> None:
+                 retry_condition_fn: Callable[..., bool] | None = None,
+                 inputs: Iterable[Any] | None = None, outputs: Iterable[Any] | None = None) -> None:
         if not callable(fn):
             raise InvalidDefinition(f"@task decorates a function, not {type(fn).__name__}")
         label = name or getattr(fn, "__name__", "task")
@@ -65,6 +66,9 @@ class Task(Generic[P, R]):
         self.on_completion = list(on_completion or [])
         self.on_failure = list(on_failure or [])
         self.retry_condition_fn = retry_condition_fn
+        # Datasets the body reads and writes outside headrace.io (see headrace.lineage)
+        self.inputs = _datasets(str(label), "inputs", inputs)
+        self.outputs = _datasets(str(label), "outputs", outputs)
         self.signature = inspect.signature(fn)
         self.is_async = inspect.iscoroutinefunction(fn)
         self.__doc__ = fn.__doc__
@@ -76,7 +80,7 @@ class Task(Generic[P, R]):
     _OPTIONS = ("name", "description", "retries", "retry_delay_seconds", "retry_jitter_factor",
                 "timeout_seconds", "cache_key_fn", "cache_expiration", "refresh_cache", "tags",
                 "persist_result", "result_serializer", "log_prints", "on_completion", "on_failure",
-                "retry_condition_fn")
+                "retry_condition_fn", "inputs", "outputs")
 
     def with_options(self, **options: Any) -> Task[P, R]:
         """A copy of this task with some options changed."""
@@ -130,6 +134,21 @@ class Task(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<Task {self.name}>"
+
+
+def _datasets(label: str, option: str, values: Iterable[Any] | None) -> tuple[Any, ...]:
+    """Declared datasets: URLs or paths (``"postgres://db:5432/dwh.public.orders"``) or DatasetRefs."""
+    if values is None:
+        return ()
+    if isinstance(values, str) or hasattr(values, "namespace"):
+        values = [values]
+    out = tuple(values)
+    for v in out:
+        if not (isinstance(v, str) and v.strip()) and not hasattr(v, "__fspath__") \
+                and not (hasattr(v, "namespace") and hasattr(v, "name")):
+            raise InvalidDefinition(f"task {label!r}: {option} must be dataset URLs, paths or "
+                                    f"headrace.lineage.DatasetRef, not {v!r}")
+    return out
 
 
 async def _call_in_thread(fn: Callable[..., Any], *args: Any) -> Any:

@@ -21,6 +21,7 @@ from headrace.engine.context import (
     FlowRunContext,
     TaskRunContext,
     flow_run_var,
+    record_declared,
     task_run_var,
 )
 from headrace.engine.futures import TaskFuture, unmapped
@@ -160,7 +161,9 @@ class TaskRun:
             # Each attempt its own context: a late thread of an abandoned attempt keeps its own.
             token = task_run_var.set(replace(ctx, attempt=attempt, fence=AttemptFence()))
             try:
+                record_declared(task, "input")
                 value = self._call(runner, cancel)
+                record_declared(task, "output", self.parameters, value)
             except _Terminated:
                 self._cancelled("cancelled while running")
             except Exception as exc:  # the task's own failure: retry or fail

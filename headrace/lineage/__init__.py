@@ -2,10 +2,28 @@
 
 Reads and writes through ``headrace.io`` are recorded on the running task without extra code;
 ``record_input``/``record_output`` (or ``@task(inputs=[...], outputs=[...])``) declare other I/O.
+The graph API answers what a dataset is made from and what is made from it.
 """
 
+from headrace.lineage.graph import (
+    DatasetNode,
+    Edge,
+    LineageGraph,
+    column_lineage,
+    downstream,
+    find_dataset,
+    latest_schema,
+    lineage_graph,
+    list_datasets,
+    runs_that_wrote,
+    upstream,
+)
 from headrace.lineage.model import ColumnSource, DatasetIO, DatasetRef
 from headrace.lineage.naming import parse_dataset
 from headrace.lineage.record import merged, record_input, record_output
 
-__all__ = ["ColumnSource", "DatasetIO", "DatasetRef", "merged", "parse_dataset", "record_input", "record_output"]
+__all__ = [
+    "ColumnSource", "DatasetIO", "DatasetNode", "DatasetRef", "Edge", "LineageGraph", "column_lineage",
+    "downstream", "find_dataset", "latest_schema", "lineage_graph", "list_datasets", "merged", "parse_dataset",
+    "record_input", "record_output", "runs_that_wrote", "upstream",
+]

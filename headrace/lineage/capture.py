@@ -107,4 +107,6 @@ def _write(ref: DatasetRef, kind: str, data: Any, frame: Any, rows: int, bytes_:
         io.column_lineage = {c: s for c, s in origin.columns.items() if not written or c in written} or None
         io.assertions, io.metrics = origin.assertions, origin.metrics
         io.sql = origin.sql
+        if origin.transforms:
+            io.extra["transforms"] = origin.transforms
     record(io, kind)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from headrace.lineage.model import ColumnSource, DatasetRef
@@ -25,6 +25,8 @@ class Origin:
     sql: str | None = None
     assertions: list[dict[str, Any]] | None = None
     metrics: dict[str, Any] | None = None
+    # Python transforms on the way: {"task", "schema_in", "schema_out"} each
+    transforms: list[dict[str, Any]] = field(default_factory=list)
 
 
 _ORIGINS: dict[int, tuple[weakref.ref[Any], Origin]] = {}
@@ -69,4 +71,28 @@ def derive(new: Any, old: Any, **changes: Any) -> None:
         return
     base = origin or Origin()
     remember(new, Origin(list(base.datasets), dict(base.columns), base.sql,
-                         changes.get("assertions", base.assertions), changes.get("metrics", base.metrics)))
+                         changes.get("assertions", base.assertions), changes.get("metrics", base.metrics),
+                         list(base.transforms)))
+
+
+def transformed(task_name: str, inputs: list[Any], output: Any) -> None:
+    """``output`` was made from the frames ``inputs`` by a task: it inherits their datasets, and
+    the sources of each column it shares by name with one of them, as TRANSFORMATION."""
+    from headrace.lineage.record import schema_of
+
+    result = Origin()
+    for frame in inputs:
+        origin = origin_of(frame)
+        if origin is None:
+            continue
+        result.datasets += [d for d in origin.datasets if d not in result.datasets]
+        result.transforms += origin.transforms
+        result.sql = result.sql or origin.sql
+        for column, sources in origin.columns.items():
+            result.columns.setdefault(column, [replace(s, subtype="TRANSFORMATION") for s in sources])
+    names = {str(c) for c in getattr(output, "columns", [])}
+    result.columns = {c: s for c, s in result.columns.items() if c in names}
+    schema_in = [p for f in inputs for p in (schema_of(f) or [])]
+    result.transforms.append({"task": task_name, "schema_in": [list(p) for p in schema_in],
+                              "schema_out": [list(p) for p in schema_of(output) or []]})
+    remember(output, result)

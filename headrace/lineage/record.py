@@ -58,6 +58,23 @@ def record_output(dataset: Any, *, rows: int | None = None, bytes: int | None = 
                             schema=schema_of(schema), sql=sql, column_lineage=columns), "declared")
 
 
+def record_declared(values: Iterable[Any], direction: str) -> None:
+    """``@task(inputs=[...], outputs=[...])``: record each declared dataset on the running task."""
+    for value in values:
+        record(DatasetIO(parse_dataset(value), "input" if direction == "input" else "output"), "declared")
+
+
+def record_transform(task_name: str, parameters: dict[str, Any], value: Any) -> None:
+    """A task returned a frame: it inherits where its same-named columns came from in the frames
+    it was given (typed TRANSFORMATION: the task may have changed them), and the schemas in and
+    out, which the record of the table it is loaded into keeps."""
+    from headrace.lineage.frames import transformed
+
+    frames = [v for v in parameters.values() if type(v).__module__.startswith(("pandas", "polars", "pyarrow"))]
+    if frames and value is not None and all(f is not value for f in frames):
+        transformed(task_name, frames, value)
+
+
 def _column_source(value: Any) -> ColumnSource:
     if isinstance(value, ColumnSource):
         return value

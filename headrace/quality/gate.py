@@ -98,6 +98,9 @@ def _gate(suite: Suite, data: Any, quarantine_to: Any = None) -> Any:
     suite.last_outcome = outcome
     if store is not None:
         _record(store, suite, profile, outcome, flow_run_id, task_run_id)
+    from headrace.lineage.quality import gate_checked
+
+    gate_checked(data, passed, [r.to_dict() for r in result.results], profile, suite.name)
     _log(outcome)
     if outcome.halted:
         names = [r.name for r in result.failed]
