@@ -18,7 +18,6 @@ never reach it; a last ``redact`` pass hides any registered secret that a path m
 from __future__ import annotations
 
 import os
-import posixpath
 import re
 import urllib.parse
 from dataclasses import dataclass
@@ -138,7 +137,7 @@ def _before_wildcard(path: str) -> str:
     parts = path.split("/")
     for i, part in enumerate(parts):
         if _WILDCARDS & set(part):
-            return posixpath.join(*parts[:i]) if i else ""
+            return "/".join(parts[:i]) or ("/" if path.startswith("/") else "")
     return path
 
 
@@ -156,10 +155,11 @@ def parse_dataset(value: Any) -> DatasetRef:
     if "://" not in text:
         return file_dataset(text)
     scheme, _, rest = text.partition("://")
+    scheme = scheme.split("+", 1)[0].lower()       # postgresql+psycopg -> postgresql
     if scheme == "file":
         return file_dataset(rest)
-    if scheme in ("postgresql", "postgres", "mysql", "duckdb", "sqlite") and "@" in rest.split("/", 1)[0]:
-        rest = rest.split("@", 1)[1]   # user:password@host: never kept
+    if "@" in rest.split("/", 1)[0]:
+        rest = rest.split("/", 1)[0].rsplit("@", 1)[1] + rest[len(rest.split("/", 1)[0]):]  # user:password@: never kept
     if scheme in ("duckdb", "sqlite"):
         path, _, name = rest.rpartition("/")
         return DatasetRef(redact(f"{scheme}://{path}"), redact(name))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,20 @@ log = logging.getLogger("headrace.lineage")
 MAX_COLUMNS = 500        # column lineage is skipped for wider results (cost grows with width)
 # `:name` bound parameters (headrace's style) read as sqlglot placeholders in every dialect.
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+class _Quiet(logging.Filter, threading.local):
+    """Hides sqlglot's own warnings about SQL it cannot parse, while lineage parses (this thread
+    only): for lineage that SQL is a debug line, not a warning in the user's log."""
+
+    active = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not self.active
+
+
+_QUIET = _Quiet()
+logging.getLogger("sqlglot").addFilter(_QUIET)
 
 
 @dataclass
@@ -39,13 +54,17 @@ def analyze(sql: str, source: SqlSource, result_columns: list[str] | None = None
         import sqlglot
         from sqlglot import exp
 
-        tree = sqlglot.parse_one(_PARAM.sub(r"@\1", sql) if source.dialect != "postgres" else sql,
-                                 read=source.dialect)
+        _QUIET.active = True
+        try:
+            tree = sqlglot.parse_one(_PARAM.sub(r"@\1", sql) if source.dialect != "postgres" else sql,
+                                     read=source.dialect)
+        finally:
+            _QUIET.active = False
+        if tree is None or tree.find(exp.Command) is not None:   # sqlglot's "cannot parse" fallback
+            raise ValueError("unsupported syntax")
     except Exception as exc:  # any parse failure: table-level lineage only
         log.debug("lineage: cannot parse SQL on %s (%s); recording the read without tables: %.200s",
                   source.namespace, type(exc).__name__, " ".join(sql.split()))
-        return SqlLineage()
-    if tree is None:
         return SqlLineage()
     out = SqlLineage(parsed=True)
     out.tables = _tables(tree, source, exp)

@@ -62,6 +62,12 @@ def lineage_links(store: Any, dataset_ids: list[int], *, upstream: bool, runs_li
                 touched.setdefault(run_id, set()).add(int(ds))
         if not touched:
             return []
+        # A `headrace retry` run reuses the tasks its first run completed: what the first run read
+        # and what the retry wrote are one piece of work, so a run stands for its retry chain.
+        chains = _retry_chains(conn, list(touched))
+        for run_id, chain in list(chains.items()):
+            for other in chain:
+                touched.setdefault(other, set()).update(touched[run_id])
         ids = list(touched)
         other_q = (select(_run_key(io).label("run"), io.dataset_id, func.max(io.at))
                    .where(or_(io.flow_run_id.in_(ids), and_(io.flow_run_id.is_(None), io.task_run_id.in_(ids))),
@@ -86,6 +92,37 @@ def lineage_links(store: Any, dataset_ids: list[int], *, upstream: bool, runs_li
             if as_utc(at) and (edge["last_at"] is None or as_utc(at) > edge["last_at"]):  # type: ignore[operator]
                 edge["last_run"], edge["last_at"] = run_id, as_utc(at)
     return list(edges.values())
+
+
+def _retry_chains(conn: Any, run_ids: list[str], max_hops: int = 20) -> dict[str, set[str]]:
+    """For each flow run that has them, the other runs of its ``retry_of`` chain (earlier and later)."""
+    f = flow_runs.c
+    links: dict[str, set[str]] = {}
+    visited: set[str] = set()
+    frontier = set(run_ids)
+    for _ in range(max_hops):
+        if not frontier:
+            break
+        visited |= frontier
+        rows = conn.execute(select(f.id, f.retry_of).where(
+            f.retry_of.is_not(None), or_(f.id.in_(list(frontier)), f.retry_of.in_(list(frontier))))).all()
+        found: set[str] = set()
+        for run_id, retry_of in rows:
+            links.setdefault(run_id, set()).add(retry_of)
+            links.setdefault(retry_of, set()).add(run_id)
+            found |= {run_id, retry_of}
+        frontier = found - visited
+    chains: dict[str, set[str]] = {}
+    for run_id in run_ids:
+        seen, todo = {run_id}, [run_id]
+        while todo:
+            for near in links.get(todo.pop(), ()):
+                if near not in seen:
+                    seen.add(near)
+                    todo.append(near)
+        if len(seen) > 1:
+            chains[run_id] = seen - {run_id}
+    return chains
 
 
 def dataset_runs(store: Any, dataset_id: int, *, direction: str = "output", limit: int = 50) -> list[dict[str, Any]]:

@@ -1,15 +1,16 @@
-"""The lineage graph around a dataset, from the runs that read and wrote datasets.
+"""The lineage graph around a dataset, from the lineage part's graph API.
 
-``dataset_graph`` is the one place the page asks for lineage: an edge A -> B
-means a flow run read A and wrote B. When the lineage part's graph API lands it
-replaces the body of this function; the pages keep calling it.
+``dataset_graph`` is the one place the page asks for lineage: an edge A -> B means a run
+read A and wrote B; ``column_lineage`` maps each column of the dataset's latest write to the
+input columns it comes from, and ``schema`` lists its columns.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from headrace.store.views_data import dataset_links, datasets_by_ids
+from headrace.errors import DatasetNotFound
+from headrace.lineage import column_lineage, latest_schema, lineage_graph
 
 MAX_DEPTH = 5
 MAX_NODES = 300
@@ -18,28 +19,17 @@ MAX_NODES = 300
 def dataset_graph(store: Any, dataset_id: int, depth: int = 1, max_nodes: int = MAX_NODES) -> dict[str, Any]:
     """Nodes and edges up to ``depth`` hops up and down from the dataset; ``truncated`` when capped."""
     depth = max(1, min(depth, MAX_DEPTH))
-    levels: dict[int, int] = {dataset_id: 0}
-    edges: dict[tuple[int, int], dict[str, Any]] = {}
-    truncated = False
-    for upstream in (True, False):
-        frontier = [dataset_id]
-        for hop in range(1, depth + 1):
-            found = dataset_links(store, frontier, upstream=upstream)
-            frontier = []
-            for edge in found:
-                other = edge["source"] if upstream else edge["target"]
-                if other not in levels:
-                    if len(levels) >= max_nodes:
-                        truncated = True
-                        continue
-                    levels[other] = -hop if upstream else hop
-                    frontier.append(other)
-                edges.setdefault((edge["source"], edge["target"]), edge)
-            if not frontier:
-                break
-    nodes = []
-    for row in datasets_by_ids(store, list(levels)):
-        nodes.append({"id": row["id"], "name": row["name"], "kind": row["kind"], "uri": row["uri"],
-                      "level": levels[row["id"]], "focus": row["id"] == dataset_id})
-    return {"nodes": nodes, "edges": [e for (s, t), e in edges.items() if s in levels and t in levels],
-            "depth": depth, "truncated": truncated, "column_lineage": None}
+    try:
+        graph = lineage_graph(dataset_id, depth=depth, store=store, max_nodes=max_nodes)
+    except DatasetNotFound:
+        return {"nodes": [], "edges": [], "depth": depth, "truncated": False, "column_lineage": None, "schema": []}
+    nodes = [{"id": n.id, "name": n.ref.name, "kind": n.kind, "uri": n.ref.namespace, "level": n.level,
+              "focus": n.id == dataset_id} for n in graph.nodes.values()]
+    edges = [{"source": e.source, "target": e.target, "runs": e.runs, "last_run": e.last_run,
+              "last_at": e.last_at, "jobs": e.jobs} for e in graph.edges]
+    columns = column_lineage(dataset_id, store=store)
+    return {"nodes": nodes, "edges": edges, "depth": depth, "truncated": graph.truncated,
+            "column_lineage": {col: [{"namespace": s.dataset.namespace, "name": s.dataset.name, "field": s.column,
+                                      "type": s.type, "subtype": s.subtype} for s in sources]
+                               for col, sources in columns.items()} or None,
+            "schema": [list(p) for p in latest_schema(dataset_id, store=store)]}

@@ -1,0 +1,38 @@
+"""Fixtures for lineage: a small DuckDB source with orders and customers, and the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+
+@pytest.fixture
+def source_db(tmp_path: Path) -> Path:
+    path = tmp_path / "src.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE orders AS SELECT i AS order_id, i % 5 AS customer_id, i * 1.5 AS amount, "
+                    "DATE '2024-01-01' + CAST(i AS INTEGER) AS order_date FROM range(40) t(i)")
+        con.execute("CREATE TABLE customers AS SELECT i AS id, 'c' || i AS name, "
+                    "CASE WHEN i % 2 = 0 THEN 'North' ELSE 'South' END AS region FROM range(5) t(i)")
+    return path
+
+
+@pytest.fixture
+def store() -> Any:
+    from headrace.store import get_store
+
+    return get_store()
+
+
+def io_rows(store: Any, flow_run_id: str) -> list[dict[str, Any]]:
+    """The run's dataset records, details decoded."""
+    import json
+
+    store.writer.flush()
+    rows = store.get_dataset_io(flow_run_id)
+    for r in rows:
+        r["details"] = json.loads(r["details"]) if r.get("details") else {}
+    return rows
