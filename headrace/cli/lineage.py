@@ -18,8 +18,11 @@ def lineage() -> None:
 
 
 def _label(node: Any, focus: bool = False) -> str:
-    name = escape(str(node.ref))
-    return f"[bold]{name}[/bold]" if focus else name
+    """The dataset's name first (what people look for), its namespace after it, dimmed."""
+    name = escape(node.ref.name)
+    if focus:
+        name = f"[bold]{name}[/bold]"
+    return name if node.ref.namespace == "file" else f"{name} [dim]{escape(node.ref.namespace)}[/dim]"
 
 
 def render_tree(graph: Any, *, up: bool, columns: dict[str, list[Any]] | None = None) -> Tree:
