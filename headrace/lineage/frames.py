@@ -80,6 +80,12 @@ def transformed(task_name: str, inputs: list[Any], output: Any) -> None:
     the sources of each column it shares by name with one of them, as TRANSFORMATION."""
     from headrace.lineage.record import schema_of
 
+    step = {"task": task_name, "schema_in": [list(p) for f in inputs for p in (schema_of(f) or [])],
+            "schema_out": [list(p) for p in schema_of(output) or []]}
+    known = origin_of(output)
+    if known is not None:   # made by a recorder (a read, a gate): what it knows beats matching names
+        known.transforms.append(step)
+        return
     result = Origin()
     for frame in inputs:
         origin = origin_of(frame)
@@ -92,7 +98,5 @@ def transformed(task_name: str, inputs: list[Any], output: Any) -> None:
             result.columns.setdefault(column, [replace(s, subtype="TRANSFORMATION") for s in sources])
     names = {str(c) for c in getattr(output, "columns", [])}
     result.columns = {c: s for c, s in result.columns.items() if c in names}
-    schema_in = [p for f in inputs for p in (schema_of(f) or [])]
-    result.transforms.append({"task": task_name, "schema_in": [list(p) for p in schema_in],
-                              "schema_out": [list(p) for p in schema_of(output) or []]})
+    result.transforms.append(step)
     remember(output, result)

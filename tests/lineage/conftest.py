@@ -25,14 +25,3 @@ def store() -> Any:
     from headrace.store import get_store
 
     return get_store()
-
-
-def io_rows(store: Any, flow_run_id: str) -> list[dict[str, Any]]:
-    """The run's dataset records, details decoded."""
-    import json
-
-    store.writer.flush()
-    rows = store.get_dataset_io(flow_run_id)
-    for r in rows:
-        r["details"] = json.loads(r["details"]) if r.get("details") else {}
-    return rows

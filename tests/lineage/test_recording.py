@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import io_rows
+from lineage_helpers import io_rows
 
 from headrace import flow, task
 from headrace.engine import current_task_run

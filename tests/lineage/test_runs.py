@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import io_rows
+from lineage_helpers import io_rows
 
 from headrace import ProcessPoolTaskRunner, flow, task
 from headrace.engine import current_task_run, run_flow
