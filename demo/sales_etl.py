@@ -316,8 +316,24 @@ def main(argv: list[str] | None = None) -> int:
     # Flow.__call__ is typed as the function's own signature, which has no return_state.
     state: State = sales_etl(start_date=args.start_date, end_date=args.end_date,  # type: ignore
                              return_state=True)
+    print_lineage(str(WAREHOUSE_DB))
     print(f"\nSee this run in the web page: {ui_command(str(state.run_id))}", flush=True)
     return 0 if state.is_completed() else 1
+
+
+def print_lineage(warehouse: str) -> None:
+    """Where the warehouse table comes from, as ``headrace lineage show`` prints it."""
+    from headrace.cli import main as headrace_cli
+    from headrace.lineage import DatasetNotFound, find_dataset
+
+    path = Path(warehouse).resolve()
+    name = f"duckdb://{path}/{path.stem}.main.fact_sales"
+    try:
+        find_dataset(name)
+    except DatasetNotFound:
+        return  # the load did not run
+    print(f"\nLineage of the warehouse table:\n$ headrace lineage show {name} --upstream", flush=True)
+    headrace_cli(["lineage", "show", name, "--upstream"])
 
 
 def ui_command(run_id: str) -> str:

@@ -142,3 +142,15 @@ def test_a_backwards_range_fails_with_a_clear_message(demo: ModuleType,
         **paths)
     assert state.is_failed()
     assert "end_date 2024-02-01 is before start_date 2024-03-01" in state.message
+
+
+def test_prints_the_lineage_of_the_warehouse_table(demo: ModuleType, paths: dict[str, str],
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(demo, paths, FEB["start_date"], FEB["end_date"]).is_completed()
+    capsys.readouterr()
+    demo.print_lineage(paths["warehouse"])
+    out = capsys.readouterr().out
+    assert "headrace lineage show duckdb://" in out and "warehouse.main.fact_sales" in out
+    assert "source.main.sales" in out and "via Sales ETL Pipeline" in out
+    # column lineage through the pandas transform and the gate, by column name
+    assert "customer_id <- source.main.sales.customer_id" in out

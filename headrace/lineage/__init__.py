@@ -5,6 +5,7 @@ Reads and writes through ``headrace.io`` are recorded on the running task withou
 The graph API answers what a dataset is made from and what is made from it.
 """
 
+from headrace.errors import DatasetNotFound
 from headrace.lineage.graph import (
     DatasetNode,
     Edge,
@@ -23,7 +24,7 @@ from headrace.lineage.naming import parse_dataset
 from headrace.lineage.record import merged, record_input, record_output
 
 __all__ = [
-    "ColumnSource", "DatasetIO", "DatasetNode", "DatasetRef", "Edge", "LineageGraph", "column_lineage",
-    "downstream", "find_dataset", "latest_schema", "lineage_graph", "list_datasets", "merged", "parse_dataset",
-    "record_input", "record_output", "runs_that_wrote", "upstream",
+    "ColumnSource", "DatasetIO", "DatasetNode", "DatasetNotFound", "DatasetRef", "Edge", "LineageGraph",
+    "column_lineage", "downstream", "find_dataset", "latest_schema", "lineage_graph", "list_datasets", "merged",
+    "parse_dataset", "record_input", "record_output", "runs_that_wrote", "upstream",
 ]

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from headrace.engine.context import get_run_context
-from headrace.lineage.frames import Origin, origin_of, remember
+from headrace.lineage.frames import Origin, inherited, origin_of, remember
 from headrace.lineage.model import ColumnSource, DatasetIO, DatasetRef
 from headrace.lineage.naming import SqlSource, duckdb_connection_source, file_dataset, sql_source
 from headrace.lineage.record import record, schema_of
@@ -73,6 +73,17 @@ def sql_write(source: SqlSource, kind: str, table: str, schema: str | None, data
         log.debug("lineage: could not record the write of %s: %s", table, exc)
 
 
+def _from_task_frames(frame: Any) -> Origin | None:
+    """A frame the task made from the frames it was given (``df[cols]``, a join...): it inherits
+    from their origins, by column name."""
+    ctx = get_run_context()
+    params = getattr(ctx, "parameters", None) or {}
+    given = [v for v in params.values() if origin_of(v) is not None]
+    if not given:
+        return None
+    return inherited(given, frame)
+
+
 def file_read(protocol: str, path: str, kind: str, table: Any, frame: Any, rows: int) -> None:
     """``read_files`` read ``rows`` rows from the files ``path`` (a file, folder or glob) names."""
     if get_run_context() is None:
@@ -101,6 +112,8 @@ def _write(ref: DatasetRef, kind: str, data: Any, frame: Any, rows: int, bytes_:
     origin = origin_of(frame) if frame is not None else None
     if origin is None and data is not frame:
         origin = origin_of(data)
+    if origin is None and frame is not None:
+        origin = _from_task_frames(frame)
     io = DatasetIO(ref, "output", rows=rows, bytes=bytes_, schema=schema_of(data))
     if origin is not None:
         written = set(getattr(data, "column_names", None) or [])

@@ -86,6 +86,14 @@ def transformed(task_name: str, inputs: list[Any], output: Any) -> None:
     if known is not None:   # made by a recorder (a read, a gate): what it knows beats matching names
         known.transforms.append(step)
         return
+    result = inherited(inputs, output)
+    result.transforms.append(step)
+    remember(output, result)
+
+
+def inherited(inputs: list[Any], output: Any) -> Origin:
+    """What ``output``, made from ``inputs`` by code lineage cannot see, inherits from their origins:
+    datasets, checks, and the sources of the columns it shares by name (as TRANSFORMATION)."""
     result = Origin()
     for frame in inputs:
         origin = origin_of(frame)
@@ -94,9 +102,11 @@ def transformed(task_name: str, inputs: list[Any], output: Any) -> None:
         result.datasets += [d for d in origin.datasets if d not in result.datasets]
         result.transforms += origin.transforms
         result.sql = result.sql or origin.sql
+        result.assertions = result.assertions or origin.assertions
+        result.metrics = result.metrics or origin.metrics
         for column, sources in origin.columns.items():
             result.columns.setdefault(column, [replace(s, subtype="TRANSFORMATION") for s in sources])
-    names = {str(c) for c in getattr(output, "columns", [])}
+    columns = getattr(output, "column_names", None)
+    names = {str(c) for c in (columns if columns is not None else getattr(output, "columns", []))}
     result.columns = {c: s for c, s in result.columns.items() if c in names}
-    result.transforms.append(step)
-    remember(output, result)
+    return result

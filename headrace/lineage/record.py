@@ -8,6 +8,7 @@ with its details as JSON, in ``hr_dataset_io``. Outside a run nothing is recorde
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,6 +16,8 @@ from headrace.engine.context import get_run_context, record_dataset
 from headrace.lineage.model import ColumnSource, DatasetIO, DatasetRef
 from headrace.lineage.naming import parse_dataset
 from headrace.secrets import redact
+
+log = logging.getLogger("headrace.lineage")
 
 MAX_SQL = 20_000   # characters of SQL kept with a record
 
@@ -70,9 +73,12 @@ def record_transform(task_name: str, parameters: dict[str, Any], value: Any) -> 
     out, which the record of the table it is loaded into keeps."""
     from headrace.lineage.frames import transformed
 
-    frames = [v for v in parameters.values() if type(v).__module__.startswith(("pandas", "polars", "pyarrow"))]
-    if frames and value is not None and all(f is not value for f in frames):
-        transformed(task_name, frames, value)
+    try:
+        frames = [v for v in parameters.values() if type(v).__module__.startswith(("pandas", "polars", "pyarrow"))]
+        if frames and value is not None and all(f is not value for f in frames):
+            transformed(task_name, frames, value)
+    except Exception as exc:  # lineage never fails a task
+        log.debug("lineage: could not follow the frames of task %s: %s", task_name, exc)
 
 
 def _column_source(value: Any) -> ColumnSource:

@@ -169,3 +169,32 @@ def test_postgres_datasets_never_hold_the_password(pg_libpq_url: str, pg_schema:
     for path in headrace_home.rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize("target", ["headrace.lineage.capture.analyze", "headrace.lineage.frames.inherited",
+                                    "headrace.lineage.capture.schema_of"])
+def test_a_failure_inside_lineage_never_fails_the_run(target: str, source_db: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_a: Any, **_k: Any) -> Any:
+        raise RuntimeError("injected lineage failure")
+
+    monkeypatch.setattr(target, broken)
+
+    @task
+    def extract() -> Any:
+        return read_sql("SELECT * FROM orders", f"duckdb:///{source_db}")
+
+    @task
+    def transform(df: Any) -> Any:
+        return df[["order_id"]]
+
+    @task
+    def load(df: Any) -> int:
+        return write_table(df, "ids", f"duckdb:///{tmp_path / 'wh.duckdb'}")
+
+    @flow
+    def fragile() -> int:
+        return load(transform(extract()))
+
+    state = fragile(return_state=True)
+    assert state.is_completed(), state.message and state.result() == 40
