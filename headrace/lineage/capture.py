@@ -98,23 +98,25 @@ def file_read(protocol: str, path: str, kind: str, table: Any, frame: Any, rows:
 
 
 def file_write(protocol: str, path: str, kind: str, data: Any, frame: Any, rows: int,
-               bytes_: int | None) -> None:
-    """``write_parquet`` (or a quarantine) wrote ``rows`` rows at ``path``."""
+               bytes_: int | None, *, quarantine: bool = False) -> None:
+    """``write_parquet`` (or a gate's ``quarantine``) wrote ``rows`` rows at ``path``."""
     if get_run_context() is None:
         return
     try:
-        _write(file_dataset("", protocol, path), kind, data, frame, rows, bytes_)
+        _write(file_dataset("", protocol, path), kind, data, frame, rows, bytes_,
+               {"quarantine": True} if quarantine else None)
     except Exception as exc:
         log.debug("lineage: could not record the write of %s: %s", path, exc)
 
 
-def _write(ref: DatasetRef, kind: str, data: Any, frame: Any, rows: int, bytes_: int | None) -> None:
+def _write(ref: DatasetRef, kind: str, data: Any, frame: Any, rows: int, bytes_: int | None,
+           extra: dict[str, Any] | None = None) -> None:
     origin = origin_of(frame) if frame is not None else None
     if origin is None and data is not frame:
         origin = origin_of(data)
     if origin is None and frame is not None:
         origin = _from_task_frames(frame)
-    io = DatasetIO(ref, "output", rows=rows, bytes=bytes_, schema=schema_of(data))
+    io = DatasetIO(ref, "output", rows=rows, bytes=bytes_, schema=schema_of(data), extra=dict(extra or {}))
     if origin is not None:
         written = set(getattr(data, "column_names", None) or [])
         io.column_lineage = {c: s for c, s in origin.columns.items() if not written or c in written} or None

@@ -77,7 +77,7 @@ def gate_checked(data: Any, passed: Any, results: list[dict[str, Any]], profile:
         ref = checked_dataset(data)
         if ref is not None:
             record(DatasetIO(ref, "input", assertions=assertions, metrics=metrics,
-                             extra={"quality_suite": suite}), "quality")
+                             extra={"quality_suite": suite}))
         if passed is not None:
             derive(passed, data, assertions=assertions, metrics=metrics)
     except Exception as exc:  # lineage never fails a gate

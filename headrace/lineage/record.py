@@ -22,8 +22,20 @@ log = logging.getLogger("headrace.lineage")
 MAX_SQL = 20_000   # characters of SQL kept with a record
 
 
-def record(io: DatasetIO, kind: str = "dataset") -> DatasetIO | None:
-    """Append ``io`` to the current run's lineage and store it; ``None`` outside a run."""
+_KINDS = {"postgres": "postgresql", "gs": "gcs"}
+
+
+def kind_of(ref: DatasetRef) -> str:
+    """The store's kind of a dataset (part of its identity there): its namespace's scheme."""
+    scheme = ref.namespace.split("://", 1)[0] if "://" in ref.namespace else ref.namespace
+    return _KINDS.get(scheme, scheme)
+
+
+def record(io: DatasetIO, kind: str | None = None) -> DatasetIO | None:
+    """Append ``io`` to the current run's lineage and store it; ``None`` outside a run.
+
+    ``kind`` defaults to the namespace's scheme; the same dataset must always get the same kind.
+    """
     ctx = get_run_context()
     if ctx is None:
         return None
@@ -32,7 +44,7 @@ def record(io: DatasetIO, kind: str = "dataset") -> DatasetIO | None:
         io.extra.setdefault("attempt", attempt)
     if io.sql is not None:
         io.sql = redact(io.sql)[:MAX_SQL]
-    record_dataset(io.direction, kind, io.dataset.namespace, io.dataset.name, rows=io.rows,
+    record_dataset(io.direction, kind or kind_of(io.dataset), io.dataset.namespace, io.dataset.name, rows=io.rows,
                    bytes_=io.bytes, details=details_json(io), lineage=io)
     return io
 
@@ -46,7 +58,7 @@ def record_input(dataset: Any, *, rows: int | None = None, bytes: int | None = N
         record_input("s3://raw/events", schema=df)          # a frame gives its schema
     """
     return record(DatasetIO(parse_dataset(dataset), "input", rows=rows, bytes=bytes,
-                            schema=schema_of(schema), sql=sql), "declared")
+                            schema=schema_of(schema), sql=sql))
 
 
 def record_output(dataset: Any, *, rows: int | None = None, bytes: int | None = None,
@@ -58,13 +70,13 @@ def record_output(dataset: Any, *, rows: int | None = None, bytes: int | None = 
     if column_lineage:
         columns = {str(k): [_column_source(s) for s in v] for k, v in column_lineage.items()}
     return record(DatasetIO(parse_dataset(dataset), "output", rows=rows, bytes=bytes,
-                            schema=schema_of(schema), sql=sql, column_lineage=columns), "declared")
+                            schema=schema_of(schema), sql=sql, column_lineage=columns))
 
 
 def record_declared(values: Iterable[Any], direction: str) -> None:
     """``@task(inputs=[...], outputs=[...])``: record each declared dataset on the running task."""
     for value in values:
-        record(DatasetIO(parse_dataset(value), "input" if direction == "input" else "output"), "declared")
+        record(DatasetIO(parse_dataset(value), "input" if direction == "input" else "output"))
 
 
 def record_transform(task_name: str, parameters: dict[str, Any], value: Any) -> None:

@@ -175,7 +175,7 @@ def write_quarantine(bad: Any, suite: str, run_id: str, file_stem: str | None = 
     tmp.replace(path)
     from headrace.lineage.capture import file_write
 
-    file_write("file", str(path), "quarantine", table, None, table.num_rows, table.nbytes)
+    file_write("file", str(path), "file", table, None, table.num_rows, table.nbytes, quarantine=True)
     return path
 
 

@@ -34,8 +34,10 @@ def test_a_gate_attaches_assertions_and_metrics_to_the_checked_and_the_loaded_da
     state = gated(return_state=True)
     assert state.is_completed(), state.message and state.result() == 38  # amounts 0 and 1.5 quarantined
     rows = io_rows(store, state.run_id)
-    checked = [r for r in rows if r["kind"] == "quality"]
-    assert [(r["name"], r["direction"], r["rows"]) for r in checked] == [("src.main.orders", "input", None)]
+    checked = [r for r in rows if r["details"].get("extra", {}).get("quality_suite") == "orders-ok"]
+    assert [(r["name"], r["kind"], r["direction"], r["rows"]) for r in checked] == [
+        ("src.main.orders", "duckdb", "input", None)]
+    assert len({r["dataset_id"] for r in rows if r["name"] == "src.main.orders"}) == 1  # one dataset
     expected = [{"assertion": "expect_column_values_to_not_be_null", "column": "order_id", "success": True},
                 {"assertion": "expect_column_values_to_be_between", "column": "amount", "success": False}]
     assert checked[0]["details"]["assertions"] == expected
@@ -45,8 +47,9 @@ def test_a_gate_attaches_assertions_and_metrics_to_the_checked_and_the_loaded_da
     loaded = next(r for r in rows if r["name"] == "wh.main.clean_orders")
     assert loaded["details"]["assertions"] == expected and loaded["rows"] == 38
     assert loaded["details"]["column_lineage"]["amount"][0]["name"] == "src.main.orders"
-    quarantine = next(r for r in rows if r["kind"] == "quarantine")
-    assert quarantine["uri"] == "file" and quarantine["name"].endswith(".parquet") and quarantine["rows"] == 2
+    quarantine = next(r for r in rows if r["details"].get("extra", {}).get("quarantine"))
+    assert quarantine["uri"] == "file" and quarantine["kind"] == "file" and quarantine["rows"] == 2
+    assert quarantine["name"].endswith(".parquet")
 
 
 def test_a_pandas_transform_records_its_schema_in_and_out(source_db: Path, tmp_path: Path, store: Any) -> None:
