@@ -107,6 +107,8 @@ def _columns(tree: Any, source: SqlSource, tables: list[DatasetRef],
              result_columns: list[str]) -> dict[str, list[ColumnSource]]:
     from sqlglot import exp
     from sqlglot.lineage import lineage
+    from sqlglot.optimizer.qualify import qualify
+    from sqlglot.optimizer.scope import build_scope
 
     select = tree if isinstance(tree, exp.Query) else tree.find(exp.Query)
     if select is None:
@@ -117,9 +119,14 @@ def _columns(tree: Any, source: SqlSource, tables: list[DatasetRef],
         if len(tables) != 1 or not result_columns:
             return {}
         return {c: [ColumnSource(tables[0], c, "DIRECT", "IDENTITY")] for c in result_columns[:MAX_COLUMNS]}
+    # Qualified and scoped once for all columns (sqlglot would redo both per column).
+    qualified = qualify(select, dialect=source.dialect, schema=None, validate_qualify_columns=False,
+                        identify=False)
+    scope = build_scope(qualified)
     columns: dict[str, list[ColumnSource]] = {}
     for name in names[:MAX_COLUMNS]:
-        node = lineage(name, select, schema={}, dialect=source.dialect)
+        node = lineage(name, qualified, schema={}, dialect=source.dialect, scope=scope, copy=False,
+                       trim_selects=False)
         sources = _leaves(node, source, exp)
         if sources:
             columns[name] = sources
