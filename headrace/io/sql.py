@@ -48,6 +48,7 @@ def read_sql(query: str, con: Any, params: Mapping[str, Any] | None = None, *,
     """
     _frames.check_format(as_)
     target = _target.resolve(con, connect_timeout)
+    capture.prepare(target.dialect)
     table: pa.Table = _backend(target).read(target, query, dict(params or {}))
     log.debug("read %d rows from %s", table.num_rows, target.display)
     frame = _frames.from_arrow(table, as_)

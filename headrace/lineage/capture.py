@@ -14,7 +14,7 @@ from headrace.lineage.frames import Origin, inherited, origin_of, remember
 from headrace.lineage.model import ColumnSource, DatasetIO, DatasetRef
 from headrace.lineage.naming import SqlSource, duckdb_connection_source, file_dataset, sql_source
 from headrace.lineage.record import record, schema_of
-from headrace.lineage.sql import analyze
+from headrace.lineage.sql import analyze, warm_up
 
 log = logging.getLogger("headrace.lineage")
 
@@ -28,6 +28,12 @@ def source_for(url: str, duckdb_conn: Any = None) -> SqlSource:
     if duckdb_conn is not None:
         return duckdb_connection_source(duckdb_conn)
     return sql_source(url)
+
+
+def prepare(dialect: str) -> None:
+    """About to run a query inside a run: get the SQL parser ready while it runs."""
+    if get_run_context() is not None:
+        warm_up(dialect)
 
 
 def sql_read(source: SqlSource, kind: str, query: str, table: Any, frame: Any) -> None:

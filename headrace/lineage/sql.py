@@ -36,6 +36,33 @@ _QUIET = _Quiet()
 logging.getLogger("sqlglot").addFilter(_QUIET)
 
 
+_WARM = threading.Event()
+
+
+def warm_up(dialect: str | None) -> None:
+    """Import sqlglot (a few hundred ms, once per process) on a background thread, so that it
+    overlaps the query the caller is about to run instead of following it."""
+    if _WARM.is_set():
+        return
+    _WARM.set()
+
+    def load() -> None:
+        try:
+            import sqlglot
+            from sqlglot.lineage import lineage  # noqa: F401
+            from sqlglot.optimizer.qualify import qualify  # noqa: F401
+
+            sqlglot.parse_one("SELECT 1", read=DIALECT_NAMES.get(dialect or "", dialect))
+        except Exception as exc:  # the real parse reports what matters
+            log.debug("lineage: warming up sqlglot failed: %s", exc)
+
+    threading.Thread(target=load, name="headrace-sqlglot-import", daemon=True).start()
+
+
+# headrace.io's dialect names -> sqlglot's
+DIALECT_NAMES = {"postgresql": "postgres", "duckdb": "duckdb", "sqlite": "sqlite", "mysql": "mysql"}
+
+
 @dataclass
 class SqlLineage:
     """The tables a query reads and, per output column, the input columns it is made from."""
