@@ -43,7 +43,7 @@ def resolve(con: Any, connect_timeout: float | None = None) -> Target:
     timeout = connect_timeout_seconds(connect_timeout)
     if isinstance(con, str):
         return replace(_from_url(con, engine=None), connect_timeout=timeout)
-    if type(con).__module__.startswith("duckdb"):
+    if type(con).__module__.lstrip("_").startswith("duckdb"):   # duckdb 2 names it _duckdb
         return Target("duckdb", "duckdb://", "duckdb://<connection>", conn=con)
     url = getattr(con, "url", None)
     if url is not None and hasattr(con, "connect"):

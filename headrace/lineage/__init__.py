@@ -6,6 +6,7 @@ The graph API answers what a dataset is made from and what is made from it.
 """
 
 from headrace.errors import DatasetNotFound
+from headrace.lineage.capture import record_sql
 from headrace.lineage.graph import (
     DatasetNode,
     Edge,
@@ -26,5 +27,5 @@ from headrace.lineage.record import merged, record_input, record_output
 __all__ = [
     "ColumnSource", "DatasetIO", "DatasetNode", "DatasetNotFound", "DatasetRef", "Edge", "LineageGraph",
     "column_lineage", "downstream", "find_dataset", "latest_schema", "lineage_graph", "list_datasets", "merged",
-    "parse_dataset", "record_input", "record_output", "runs_that_wrote", "upstream",
+    "parse_dataset", "record_input", "record_sql", "record_output", "runs_that_wrote", "upstream",
 ]

@@ -14,7 +14,7 @@ from headrace.lineage.frames import Origin, inherited, origin_of, remember
 from headrace.lineage.model import ColumnSource, DatasetIO, DatasetRef
 from headrace.lineage.naming import SqlSource, duckdb_connection_source, file_dataset, sql_source
 from headrace.lineage.record import record, schema_of
-from headrace.lineage.sql import analyze, warm_up
+from headrace.lineage.sql import analyze, analyze_statement, warm_up
 
 log = logging.getLogger("headrace.lineage")
 
@@ -54,6 +54,42 @@ def sql_read(source: SqlSource, kind: str, query: str, table: Any, frame: Any) -
         remember(frame, Origin(tables, found.columns, query))
     except Exception as exc:  # lineage never fails a read
         log.debug("lineage: could not record the read of %s: %s", source.namespace, exc)
+
+
+def record_sql(sql: str, con: Any, *, rows: int | None = None) -> list[DatasetIO]:
+    """Record a SQL transform run outside ``headrace.io`` (``INSERT INTO ... SELECT``, ``CREATE
+    TABLE ... AS SELECT``, or a query): the tables it reads and the table it writes, with column
+    lineage. ``con`` is a database URL, a SQLAlchemy engine or a DuckDB connection::
+
+        con.execute(sql)                      # your own DuckDB connection
+        record_sql(sql, con, rows=n)
+    """
+    if get_run_context() is None:
+        return []
+    try:
+        source = _source_of(con)
+        statement = analyze_statement(sql, source)
+        tables = statement.lineage.tables or _fallback_tables(sql, source)
+        recorded = [record(DatasetIO(t, "input", sql=sql)) for t in tables if t != statement.target]
+        if statement.target is not None:
+            recorded.append(record(DatasetIO(statement.target, "output", rows=rows, sql=sql,
+                                             column_lineage=statement.lineage.columns or None)))
+        return [r for r in recorded if r is not None]
+    except Exception as exc:  # lineage never fails the transform
+        log.debug("lineage: could not record SQL: %s", exc)
+        return []
+
+
+def _source_of(con: Any) -> SqlSource:
+    if isinstance(con, str):
+        return source_for(con)
+    if type(con).__module__.lstrip("_").startswith("duckdb"):   # duckdb 2 names it _duckdb
+        return source_for("", con)
+    url = getattr(con, "url", None)
+    if url is not None:
+        return source_for(url.render_as_string(hide_password=False))
+    raise TypeError(f"con must be a database URL, a SQLAlchemy engine or a DuckDB connection, "
+                    f"not {type(con).__name__}")
 
 
 def _fallback_tables(query: str, source: SqlSource) -> list[DatasetRef]:

@@ -96,11 +96,56 @@ def analyze(sql: str, source: SqlSource, result_columns: list[str] | None = None
     out = SqlLineage(parsed=True)
     out.tables = _tables(tree, source, exp)
     try:
-        out.columns = _columns(tree, source, out.tables, result_columns or [])
+        out.columns = {c: v for c, v in _columns(tree, source, out.tables, result_columns or []).items() if v}
     except Exception as exc:  # sqlglot could not follow a column: keep the tables
         log.debug("lineage: no column lineage for SQL on %s (%s: %s)", source.namespace,
                   type(exc).__name__, exc)
     return out
+
+
+@dataclass
+class SqlStatement:
+    """A statement that writes a table from a query (``INSERT ... SELECT``, ``CREATE TABLE AS``)."""
+
+    target: DatasetRef | None
+    lineage: SqlLineage
+
+
+def analyze_statement(sql: str, source: SqlSource) -> SqlStatement:
+    """The table ``sql`` writes (if any), the tables it reads and its column lineage; a statement
+    sqlglot cannot parse gives nothing (and a debug line)."""
+    try:
+        import sqlglot
+        from sqlglot import exp
+
+        _QUIET.active = True
+        try:
+            tree = sqlglot.parse_one(sql, read=source.dialect)
+        finally:
+            _QUIET.active = False
+        if tree is None or tree.find(exp.Command) is not None:
+            raise ValueError("unsupported syntax")
+    except Exception as exc:
+        log.debug("lineage: cannot parse SQL on %s (%s): %.200s", source.namespace, type(exc).__name__,
+                  " ".join(sql.split()))
+        return SqlStatement(None, SqlLineage())
+    if not isinstance(tree, exp.Insert | exp.Create) or not isinstance(tree.expression, exp.Query):
+        found = SqlLineage(tables=_tables(tree, source, exp), parsed=True)
+        return SqlStatement(None, found)
+    into = tree.this
+    names = [c.name for c in into.expressions] if isinstance(into, exp.Schema) else []
+    table = into.this if isinstance(into, exp.Schema) else into
+    target = _ref(table, source) if isinstance(table, exp.Table) else None
+    query = tree.expression
+    found = SqlLineage(tables=[t for t in _tables(query, source, exp) if t != target], parsed=True)
+    try:
+        columns = _columns(query, source, found.tables, [])
+        if names:   # INSERT INTO t (a, b) SELECT x, y: a <- x, b <- y
+            columns = dict(zip(names, columns.values(), strict=False))
+        found.columns = {c: v for c, v in columns.items() if v}
+    except Exception as exc:
+        log.debug("lineage: no column lineage for SQL on %s (%s: %s)", source.namespace, type(exc).__name__, exc)
+    return SqlStatement(target, found)
 
 
 def _ref(table: Any, source: SqlSource) -> DatasetRef:
@@ -146,17 +191,17 @@ def _columns(tree: Any, source: SqlSource, tables: list[DatasetRef],
         if len(tables) != 1 or not result_columns:
             return {}
         return {c: [ColumnSource(tables[0], c, "DIRECT", "IDENTITY")] for c in result_columns[:MAX_COLUMNS]}
-    # Qualified and scoped once for all columns (sqlglot would redo both per column).
+    # Qualified and scoped once for all columns (sqlglot would redo both per column). Every
+    # output column is a key, in order (an unnamed one by sqlglot's name for it, _col_N); one
+    # made of no column (a constant, COUNT(*)) has no sources.
     qualified = qualify(select, dialect=source.dialect, schema=None, validate_qualify_columns=False,
                         identify=False)
     scope = build_scope(qualified)
     columns: dict[str, list[ColumnSource]] = {}
-    for name in names[:MAX_COLUMNS]:
+    for name in list(qualified.named_selects)[:MAX_COLUMNS]:
         node = lineage(name, qualified, schema={}, dialect=source.dialect, scope=scope, copy=False,
                        trim_selects=False)
-        sources = _leaves(node, source, exp)
-        if sources:
-            columns[name] = sources
+        columns[name] = _leaves(node, source, exp)
     return columns
 
 

@@ -198,3 +198,66 @@ def test_a_failure_inside_lineage_never_fails_the_run(target: str, source_db: Pa
 
     state = fragile(return_state=True)
     assert state.is_completed(), state.message and state.result() == 40
+
+
+def test_sql_transforms_record_their_tables_and_column_lineage(source_db: Path, store: Any) -> None:
+    import duckdb
+
+    from headrace.lineage import column_lineage, record_sql, upstream
+
+    create = ("CREATE OR REPLACE TABLE daily AS SELECT o.order_date AS day, c.region, SUM(o.amount) AS total "
+              "FROM orders o JOIN customers c ON c.id = o.customer_id GROUP BY 1, 2")
+    insert = "INSERT INTO report (area, revenue) SELECT region, SUM(total) FROM daily GROUP BY region"
+
+    @task
+    def transform() -> int:
+        with duckdb.connect(str(source_db)) as con:
+            con.execute(create)
+            record_sql(create, con)
+            con.execute("CREATE TABLE report (area VARCHAR, revenue DOUBLE)")
+            n = con.execute(insert).fetchone()[0]  # type: ignore[index]
+            record_sql(insert, con, rows=n)
+            return int(n)
+
+    @flow
+    def in_sql() -> int:
+        return transform()
+
+    state = in_sql(return_state=True)
+    assert state.is_completed(), state.message
+    rows = io_rows(store, state.run_id)
+    assert [(r["name"], r["direction"]) for r in rows] == [
+        ("src.main.orders", "input"), ("src.main.customers", "input"), ("src.main.daily", "output"),
+        ("src.main.daily", "input"), ("src.main.report", "output")]
+    assert rows[-1]["rows"] == 2
+    daily = {c: [(s.dataset.name, s.column, s.subtype) for s in v] for c, v in column_lineage("daily").items()}
+    assert daily == {"day": [("src.main.orders", "order_date", "IDENTITY")],
+                     "region": [("src.main.customers", "region", "IDENTITY")],
+                     "total": [("src.main.orders", "amount", "AGGREGATION")]}
+    report = {c: [(s.dataset.name, s.column, s.subtype) for s in v] for c, v in column_lineage("report").items()}
+    assert report == {"area": [("src.main.daily", "region", "IDENTITY")],
+                      "revenue": [("src.main.daily", "total", "AGGREGATION")]}
+    graph = upstream("report", depth=2)
+    assert {n.ref.name for n in graph.nodes.values()} == {"src.main.report", "src.main.daily", "src.main.orders",
+                                                         "src.main.customers"}
+
+
+def test_a_duckdb_connection_is_named_by_its_file(source_db: Path, store: Any) -> None:
+    import duckdb
+
+    seen: list[DatasetIO] = []
+
+    @task
+    def with_connection() -> int:
+        with duckdb.connect(str(source_db)) as con:
+            df = read_sql("SELECT name FROM customers", con)
+        seen.extend(current_task_run().lineage)  # type: ignore[union-attr]
+        return len(df)
+
+    @flow
+    def connected() -> int:
+        return with_connection()
+
+    state = connected(return_state=True)
+    assert state.is_completed(), state.message and state.result() == 5
+    assert [str(io.dataset) for io in seen] == [f"duckdb://{source_db}/src.main.customers"]
