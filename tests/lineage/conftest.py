@@ -1,9 +1,10 @@
-"""Fixtures for lineage: a small DuckDB source with orders and customers, and the store."""
+"""Fixtures for lineage: a small DuckDB source with orders and customers.
+
+The `store` fixture (tests/conftest.py) runs each test on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pytest
@@ -18,10 +19,3 @@ def source_db(tmp_path: Path) -> Path:
         con.execute("CREATE TABLE customers AS SELECT i AS id, 'c' || i AS name, "
                     "CASE WHEN i % 2 = 0 THEN 'North' ELSE 'South' END AS region FROM range(5) t(i)")
     return path
-
-
-@pytest.fixture
-def store() -> Any:
-    from headrace.store import get_store
-
-    return get_store()

@@ -61,7 +61,8 @@ def build_chain(source: Path, tmp_path: Path, stage_runs: int = 2) -> Chain:
 
 
 @pytest.fixture
-def chain(source_db: Path, tmp_path: Path) -> Chain:
+def chain(store: Any, source_db: Path, tmp_path: Path) -> Chain:
+    """On each store backend (the `store` fixture points HEADRACE_STORE at it)."""
     return build_chain(source_db, tmp_path)
 
 

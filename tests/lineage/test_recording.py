@@ -136,8 +136,11 @@ def test_outside_a_run_nothing_is_recorded(source_db: Path, store: Any) -> None:
 
 
 @pytest.mark.postgres
-def test_postgres_datasets_never_hold_the_password(pg_libpq_url: str, pg_schema: str, store: Any,
+def test_postgres_datasets_never_hold_the_password(pg_libpq_url: str, pg_schema: str,
                                                    headrace_home: Path) -> None:
+    from headrace.store import get_store
+
+    store = get_store()  # the embedded store: its file is searched for the password below
     secret = "Hunter2-lineage-s3cret"
     url = pg_libpq_url.replace("postgres@", f"postgres:{secret}@")
     seen: dict[str, list[DatasetIO]] = {}
