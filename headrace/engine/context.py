@@ -234,6 +234,23 @@ def record_declared(task: Any, direction: str, parameters: dict[str, Any] | None
             lineage.record_transform(task.name, parameters or {}, value)
 
 
+def replay_lineage(ctx: TaskRunContext, earlier_flow_run_id: str) -> None:
+    """A task run reused from an earlier flow run read its inputs there: headrace.lineage records
+    them again on this task run (without rows: nothing was read now). Never fails the run."""
+    token = task_run_var.set(ctx)
+    try:
+        from importlib import import_module
+
+        import_module("headrace.lineage.record").replay_inputs(earlier_flow_run_id, ctx.task_key)
+    except Exception as exc:  # lineage is a by-product; the reuse stands
+        import logging
+
+        logging.getLogger("headrace.lineage").debug("lineage: could not replay the reads of %s: %s",
+                                                    ctx.task_key, exc)
+    finally:
+        task_run_var.reset(token)
+
+
 def log_metric(name: str, value: float) -> None:
     """Record a named number on the current run (shown by the CLI and the web page)."""
     task = task_run_var.get()

@@ -22,6 +22,7 @@ from headrace.engine.context import (
     TaskRunContext,
     flow_run_var,
     record_declared,
+    replay_lineage,
     task_run_var,
 )
 from headrace.engine.futures import TaskFuture, unmapped
@@ -134,8 +135,11 @@ class TaskRun:
         ctx = TaskRunContext(self.id, task.name, self.key, self.row["flow_run_id"], self.parameters,
                              self.store, tags=task.tags, task=task,
                              work_id=self.flow.work_id if self.flow else None)
+        earlier = self.flow.reusable.get(self.key) if self.flow and self.key not in self.flow.completed else None
         reused = self._reuse()
         if reused is not None:
+            if earlier is not None:   # `headrace retry`: the reads were done by the earlier run
+                replay_lineage(ctx, earlier[1])
             return reused
         cache_key = self._cache_key(ctx)
         if cache_key is not None:

@@ -93,6 +93,24 @@ def record_transform(task_name: str, parameters: dict[str, Any], value: Any) -> 
         log.debug("lineage: could not follow the frames of task %s: %s", task_name, exc)
 
 
+def replay_inputs(earlier_flow_run_id: str, task_key: str) -> list[DatasetIO]:
+    """Record again, on the running task, what the task run ``task_key`` of an earlier flow run
+    read in its last attempt (``headrace retry`` reuses its result); rows are left out."""
+    from headrace.store import views_lineage
+
+    ctx = get_run_context()
+    if ctx is None:
+        return []
+    out = []
+    for row in views_lineage.task_reads(ctx.store, earlier_flow_run_id, task_key):
+        io = from_details(DatasetRef(row["uri"], row["name"]), "input", None, None, row["details"])
+        io.extra = {"reused_from": row["task_run_id"]}
+        kept = record(io, row["kind"])
+        if kept is not None:
+            out.append(kept)
+    return out
+
+
 def _column_source(value: Any) -> ColumnSource:
     if isinstance(value, ColumnSource):
         return value

@@ -15,7 +15,8 @@ from headrace.store.base import as_utc
 from headrace.store.runs import _row
 from headrace.store.schema import dataset_io, datasets, flow_runs, task_runs
 
-__all__ = ["dataset_runs", "find_datasets", "find_datasets_by_ids", "latest_output_details", "lineage_links"]
+__all__ = ["dataset_runs", "find_datasets", "find_datasets_by_ids", "latest_output_details", "lineage_links",
+           "task_reads"]
 
 MAX_IDS = 500
 
@@ -137,6 +138,30 @@ def dataset_runs(store: Any, dataset_id: int, *, direction: str = "output", limi
              .order_by(io.at.desc(), io.id.desc()).limit(limit))
     with store.read() as conn:
         return [_row(r) for r in conn.execute(query).mappings()]
+
+
+def task_reads(store: Any, flow_run_id: str, task_key: str) -> list[dict[str, Any]]:
+    """What the task run ``task_key`` of a flow run read in its last attempt (kind, uri, name, details)."""
+    io, t, d = dataset_io.c, task_runs.c, datasets.c
+    query = (select(io.task_run_id, io.details, d.kind, d.uri, d.name)
+             .select_from(dataset_io.join(task_runs, t.id == io.task_run_id).join(datasets, d.id == io.dataset_id))
+             .where(io.flow_run_id == flow_run_id, t.task_key == task_key, io.direction == "input")
+             .order_by(io.id).limit(MAX_IDS))
+    with store.read() as conn:
+        rows = [_row(r) for r in conn.execute(query).mappings()]
+    attempts = [_attempt(r["details"]) for r in rows]
+    last = max((a for a in attempts if a is not None), default=None)
+    return [r for r, a in zip(rows, attempts, strict=True) if last is None or a in (None, last)]
+
+
+def _attempt(details: str | None) -> int | None:
+    import json
+
+    try:
+        value = json.loads(details).get("extra", {}).get("attempt") if details else None
+    except ValueError:
+        return None
+    return int(value) if value is not None else None
 
 
 def latest_output_details(store: Any, dataset_id: int, scan: int = 50) -> str | None:

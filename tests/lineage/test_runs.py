@@ -113,7 +113,13 @@ def test_headrace_retry_links_what_the_first_run_read_to_what_the_retry_wrote(
     assert first.is_failed()
     second = run_flow(etl, {}, retry_of=first.run_id)
     assert second.is_completed(), second.message
-    assert [r["direction"] for r in io_rows(store, second.run_id)] == ["output"]  # extract was reused
+    # extract was reused: its reads are recorded again on the retry's task run, without rows
+    again = io_rows(store, second.run_id)
+    assert [(r["name"], r["direction"], r["rows"]) for r in again] == [
+        ("src.main.orders", "input", None), ("src.main.customers", "input", None), ("wh.main.names", "output", 40)]
+    first_extract = next(t["id"] for t in store.list_task_runs(first.run_id) if t["task_key"] == "extract-0")
+    assert again[0]["details"]["extra"] == {"reused_from": first_extract, "attempt": 1}
+    assert again[0]["details"]["sql"] == JOIN_SQL
     graph = lineage_graph("names", downstream=False)
     assert {n.ref.name for n in graph.upstream_of(graph.focus.id)} == {"src.main.orders", "src.main.customers"}
     down = lineage_graph("src.main.orders", upstream=False)
