@@ -234,14 +234,17 @@ def record_declared(task: Any, direction: str, parameters: dict[str, Any] | None
             lineage.record_transform(task.name, parameters or {}, value)
 
 
-def replay_lineage(ctx: TaskRunContext, earlier_flow_run_id: str) -> None:
-    """A task run reused from an earlier flow run read its inputs there: headrace.lineage records
-    them again on this task run (without rows: nothing was read now). Never fails the run."""
+def replay_lineage(ctx: TaskRunContext, earlier_flow_run_id: str | None, *, cache_key: str | None = None,
+                   value: Any = None) -> None:
+    """A task run whose result was reused from an earlier flow run, or read from the cache, did
+    not read its inputs now: headrace.lineage records those of the run that did (without rows).
+    Never fails the run."""
     token = task_run_var.set(ctx)
     try:
         from importlib import import_module
 
-        import_module("headrace.lineage.record").replay_inputs(earlier_flow_run_id, ctx.task_key)
+        import_module("headrace.lineage.record").replay_inputs(earlier_flow_run_id, ctx.task_key, cache_key,
+                                                               value)
     except Exception as exc:  # lineage is a by-product; the reuse stands
         import logging
 

@@ -139,12 +139,13 @@ class TaskRun:
         reused = self._reuse()
         if reused is not None:
             if earlier is not None:   # `headrace retry`: the reads were done by the earlier run
-                replay_lineage(ctx, earlier[1])
+                replay_lineage(ctx, earlier[1], value=self.flow.completed.get(self.key) if self.flow else None)
             return reused
         cache_key = self._cache_key(ctx)
         if cache_key is not None:
             hit = self._cache_hit(cache_key)
             if hit is not None:
+                replay_lineage(ctx, None, cache_key=cache_key, value=hit.data)
                 return hit
         held = self._acquire_slots()
         try:

@@ -13,7 +13,7 @@ from headrace.engine.context import get_run_context
 from headrace.lineage.frames import Origin, inherited, origin_of, remember
 from headrace.lineage.model import ColumnSource, DatasetIO, DatasetRef
 from headrace.lineage.naming import SqlSource, duckdb_connection_source, file_dataset, sql_source
-from headrace.lineage.record import record, schema_of
+from headrace.lineage.record import record, schema_of, source_dicts
 from headrace.lineage.sql import analyze, analyze_statement, warm_up
 
 log = logging.getLogger("headrace.lineage")
@@ -48,9 +48,11 @@ def sql_read(source: SqlSource, kind: str, query: str, table: Any, frame: Any) -
             tables = [DatasetRef(source.namespace, "query:" + " ".join(query.split())[:200])]
         schema = schema_of(table) if len(tables) == 1 else None
         for i, ref in enumerate(tables):
-            # The result's rows are counted once, on the first table the query reads.
+            # The result's rows are counted once, on the first table the query reads, which also
+            # keeps the result's column lineage (a cached or reused result gets it back from there).
+            extra = {"frame_lineage": source_dicts(found.columns)} if i == 0 and found.columns else {}
             record(DatasetIO(ref, "input", rows=table.num_rows if i == 0 else None,
-                             bytes=table.nbytes if i == 0 else None, schema=schema, sql=query), kind)
+                             bytes=table.nbytes if i == 0 else None, schema=schema, sql=query, extra=extra), kind)
         remember(frame, Origin(tables, found.columns, query))
     except Exception as exc:  # lineage never fails a read
         log.debug("lineage: could not record the read of %s: %s", source.namespace, exc)

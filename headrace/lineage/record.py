@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from headrace.engine.context import get_run_context, record_dataset
@@ -93,21 +94,37 @@ def record_transform(task_name: str, parameters: dict[str, Any], value: Any) -> 
         log.debug("lineage: could not follow the frames of task %s: %s", task_name, exc)
 
 
-def replay_inputs(earlier_flow_run_id: str, task_key: str) -> list[DatasetIO]:
-    """Record again, on the running task, what the task run ``task_key`` of an earlier flow run
-    read in its last attempt (``headrace retry`` reuses its result); rows are left out."""
+def replay_inputs(earlier_flow_run_id: str | None, task_key: str, cache_key: str | None = None,
+                  value: Any = None) -> list[DatasetIO]:
+    """Record again, on the running task, what the run that made its result read: the task run
+    ``task_key`` of an earlier flow run (``headrace retry`` reuses it), or the run that filled the
+    cache entry ``cache_key``. Rows are left out (nothing was read now); a frame ``value`` gets
+    back the column lineage its read gave it."""
+    from headrace.lineage.frames import Origin, remember
     from headrace.store import views_lineage
 
     ctx = get_run_context()
     if ctx is None:
         return []
-    out = []
-    for row in views_lineage.task_reads(ctx.store, earlier_flow_run_id, task_key):
+    if cache_key is not None:
+        rows = views_lineage.cache_reads(ctx.store, cache_key)
+    else:
+        rows = views_lineage.task_reads(ctx.store, str(earlier_flow_run_id), task_key)
+    out: list[DatasetIO] = []
+    columns: dict[str, list[ColumnSource]] = {}
+    for row in rows:
         io = from_details(DatasetRef(row["uri"], row["name"]), "input", None, None, row["details"])
-        io.extra = {"reused_from": row["task_run_id"]}
+        columns.update(column_sources(io.extra.get("frame_lineage") or {}))
+        io.extra = {("cached_from" if cache_key else "reused_from"): row["task_run_id"]}
         kept = record(io, row["kind"])
         if kept is not None:
             out.append(kept)
+    if out and value is not None and type(value).__module__.startswith(("pandas", "polars", "pyarrow")):
+        names = [str(c) for c in (getattr(value, "column_names", None) or list(getattr(value, "columns", [])))]
+        same = set(names) == set(columns)
+        kept_columns = {c: v if same else [replace(s, subtype="TRANSFORMATION") for s in v]
+                        for c, v in columns.items() if c in names}
+        remember(value, Origin([io.dataset for io in out], kept_columns, out[0].sql))
     return out
 
 
@@ -144,13 +161,24 @@ def _source_dict(s: ColumnSource) -> dict[str, str]:
             "type": s.type, "subtype": s.subtype}
 
 
+def source_dicts(columns: dict[str, list[ColumnSource]]) -> dict[str, list[dict[str, str]]]:
+    """Column lineage as JSON-ready dicts (OpenLineage inputFields plus type and subtype)."""
+    return {k: [_source_dict(s) for s in v] for k, v in columns.items()}
+
+
+def column_sources(columns: dict[str, list[dict[str, str]]]) -> dict[str, list[ColumnSource]]:
+    """The reverse of :func:`source_dicts`."""
+    return {k: [ColumnSource(DatasetRef(s["namespace"], s["name"]), s["field"], s.get("type", "DIRECT"),
+                             s.get("subtype", "IDENTITY")) for s in v] for k, v in columns.items()}
+
+
 def details_json(io: DatasetIO) -> str | None:
     """What the store keeps beyond counts (omitting what is unknown)."""
     out: dict[str, Any] = {}
     if io.schema:
         out["schema"] = [[n, t] for n, t in io.schema]
     if io.column_lineage:
-        out["column_lineage"] = {k: [_source_dict(s) for s in v] for k, v in io.column_lineage.items()}
+        out["column_lineage"] = source_dicts(io.column_lineage)
     for key in ("sql", "assertions", "metrics"):
         value = getattr(io, key)
         if value:
@@ -164,11 +192,7 @@ def from_details(dataset: DatasetRef, direction: str, rows: int | None, bytes_: 
                  details: str | None) -> DatasetIO:
     """A stored record back as a ``DatasetIO``."""
     d: dict[str, Any] = json.loads(details) if details else {}
-    columns = None
-    if d.get("column_lineage"):
-        columns = {k: [ColumnSource(DatasetRef(s["namespace"], s["name"]), s["field"], s.get("type", "DIRECT"),
-                                    s.get("subtype", "IDENTITY")) for s in v]
-                   for k, v in d["column_lineage"].items()}
+    columns = column_sources(d["column_lineage"]) if d.get("column_lineage") else None
     return DatasetIO(dataset, "input" if direction == "input" else "output", rows=rows, bytes=bytes_,
                      schema=[(n, t) for n, t in d["schema"]] if d.get("schema") else None,
                      column_lineage=columns, sql=d.get("sql"), assertions=d.get("assertions"),

@@ -320,9 +320,12 @@ def _lineage_details(conn: Connection) -> None:
     if "details" not in {c["name"] for c in inspect(conn).get_columns("hr_dataset_io")}:
         conn.execute(text("ALTER TABLE hr_dataset_io ADD COLUMN details TEXT"))
     dataset_io_task_index.create(conn, checkfirst=True)
+    task_runs_cache_index.create(conn, checkfirst=True)
 
 
 dataset_io_task_index = Index("ix_hr_dataset_io_task", dataset_io.c.task_run_id)
+# A cache hit finds the task run that computed the entry, to record again what it read.
+task_runs_cache_index = Index("ix_hr_task_runs_cache_key", task_runs.c.cache_key)
 
 
 TERMINAL = TERMINAL_TYPES

@@ -16,7 +16,7 @@ from headrace.store.runs import _row
 from headrace.store.schema import dataset_io, datasets, flow_runs, task_runs
 
 __all__ = ["dataset_runs", "find_datasets", "find_datasets_by_ids", "latest_output_details", "lineage_links",
-           "task_reads"]
+           "cache_reads", "task_reads"]
 
 MAX_IDS = 500
 
@@ -152,6 +152,21 @@ def task_reads(store: Any, flow_run_id: str, task_key: str) -> list[dict[str, An
     attempts = [_attempt(r["details"]) for r in rows]
     last = max((a for a in attempts if a is not None), default=None)
     return [r for r, a in zip(rows, attempts, strict=True) if last is None or a in (None, last)]
+
+
+def cache_reads(store: Any, cache_key: str) -> list[dict[str, Any]]:
+    """What the latest task run that computed (not reused) the cache entry ``cache_key`` read."""
+    t = task_runs.c
+    query = (select(t.flow_run_id, t.task_key).where(t.cache_key == cache_key, t.state_name == "Completed")
+             .order_by(t.ended_at.desc()).limit(1))
+    with store.read() as conn:
+        found = conn.execute(query).first()
+    if found is None:
+        return []
+    flow_run_id, task_key = found
+    if flow_run_id is None:
+        return []
+    return task_reads(store, flow_run_id, task_key)
 
 
 def _attempt(details: str | None) -> int | None:

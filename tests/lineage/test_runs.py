@@ -120,6 +120,7 @@ def test_headrace_retry_links_what_the_first_run_read_to_what_the_retry_wrote(
     first_extract = next(t["id"] for t in store.list_task_runs(first.run_id) if t["task_key"] == "extract-0")
     assert again[0]["details"]["extra"] == {"reused_from": first_extract, "attempt": 1}
     assert again[0]["details"]["sql"] == JOIN_SQL
+    assert again[-1]["details"]["column_lineage"]["customer"][0]["name"] == "src.main.customers"
     graph = lineage_graph("names", downstream=False)
     assert {n.ref.name for n in graph.upstream_of(graph.focus.id)} == {"src.main.orders", "src.main.customers"}
     down = lineage_graph("src.main.orders", upstream=False)
@@ -159,3 +160,33 @@ def test_a_bad_declared_dataset_is_refused_when_the_task_is_defined() -> None:
     with pytest.raises(InvalidDefinition, match="task 'bad': inputs must be dataset URLs"):
         @task(inputs=[42])
         def bad() -> None: ...
+
+
+def test_a_cache_hit_records_what_the_run_that_filled_the_cache_read(source_db: Path, tmp_path: Path,
+                                                                     store: Any) -> None:
+    from headrace import task_input_hash
+
+    @task(cache_key_fn=task_input_hash, persist_result=True, result_serializer="pickle")
+    def extract(n: int) -> Any:
+        return read_sql(JOIN_SQL + " WHERE o.order_id < :n", f"duckdb:///{source_db}", {"n": n})
+
+    @task
+    def load(df: Any) -> int:
+        return write_table(df, "names", f"duckdb:///{tmp_path / 'wh.duckdb'}", mode="replace")
+
+    @flow
+    def cached(n: int = 10) -> int:
+        return load(extract(n))
+
+    first, second = cached(return_state=True), cached(return_state=True)
+    assert first.is_completed() and second.is_completed(), second.message
+    assert [t["state_name"] for t in store.list_task_runs(second.run_id)][:1] == ["Cached"]
+    rows = io_rows(store, second.run_id)
+    assert [(r["name"], r["direction"], r["rows"]) for r in rows] == [
+        ("src.main.orders", "input", None), ("src.main.customers", "input", None), ("wh.main.names", "output", 10)]
+    computed = next(t["id"] for t in store.list_task_runs(first.run_id) if t["task_key"] == "extract-0")
+    assert rows[0]["details"]["extra"]["cached_from"] == computed
+    # the cached frame got its column lineage back, so the load of the second run has it too
+    assert rows[-1]["details"]["column_lineage"]["customer"] == [
+        {"namespace": f"duckdb://{source_db}", "name": "src.main.customers", "field": "name", "type": "DIRECT",
+         "subtype": "IDENTITY"}]
