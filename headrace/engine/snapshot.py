@@ -146,6 +146,8 @@ class RemoteOutcome:
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     rows_loaded: int = 0
     log_lines: list[tuple[float, int, str, str]] = field(default_factory=list)
+    # headrace.lineage.model.DatasetIO the body recorded on its task run (for the run's events)
+    lineage: list[Any] = field(default_factory=list)
 
 
 def run_with_snapshot(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -171,6 +173,8 @@ def run_with_snapshot(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dic
     finally:
         flow = flow_run_var.get()
         outcome.rows_loaded = flow.rows_loaded if flow is not None and snapshot else 0
+        task = task_run_var.get()
+        outcome.lineage = list(task.lineage) if task is not None and snapshot else []
         if task_token is not None and flow_token is not None:
             task_run_var.reset(task_token)
             flow_run_var.reset(flow_token)
@@ -214,6 +218,8 @@ def apply_outcome(outcome: RemoteOutcome) -> Any:
     if flow is not None and outcome.rows_loaded:
         with flow.lock:
             flow.rows_loaded += outcome.rows_loaded
+    if task is not None and outcome.lineage:
+        task.lineage.extend(outcome.lineage)
     for created, level, name, message in outcome.log_lines:
         replay_line(created, level, name, message)
     if outcome.ok:

@@ -28,6 +28,7 @@ from headrace.engine.retries import with_jitter
 from headrace.engine.runners import TaskRunner, _Terminated
 from headrace.engine.states import STATE_TYPES, RunView, State, first_line
 from headrace.errors import Cancelled, ResultError, TaskTimeout, UpstreamFailed
+from headrace.run_observers import active_observers, notify
 from headrace.secrets import redact
 from headrace.store import RunStore, get_store, utcnow
 
@@ -57,7 +58,7 @@ class TaskRun:
     """One call of a task, from creation to its final state."""
 
     __slots__ = ("task", "flow", "store", "id", "key", "args", "kwargs", "wait_for", "row", "state",
-                 "parameters", "now", "closed", "lock", "__weakref__")
+                 "parameters", "now", "closed", "lock", "ctx", "observers", "__weakref__")
 
     def __init__(self, task: TaskLike, args: tuple[Any, ...], kwargs: dict[str, Any],
                  wait_for: Iterable[Any] | None = None) -> None:
@@ -79,6 +80,8 @@ class TaskRun:
             "ended_at": None}
         self.closed = False
         self.lock = threading.Lock()
+        self.ctx: TaskRunContext | None = None
+        self.observers = self.flow.observers if self.flow else active_observers()
         if self.flow is not None:
             _LIVE.setdefault(self.flow.flow_run_id, set()).add(self)
         self._record("Pending", None, None)
@@ -95,7 +98,7 @@ class TaskRun:
             if self.closed:
                 return state
             self.state = state
-            self._record(name, message, self.row["state_type"])
+            self._record(name, message, self.row["state_type"], error)
         return state
 
     def close(self, name: str, message: str) -> None:
@@ -106,14 +109,17 @@ class TaskRun:
                 self._record(name, message, self.row["state_type"])
             self.closed = True
 
-    def _record(self, name: str, message: str | None, previous: str | None) -> None:
+    def _record(self, name: str, message: str | None, previous: str | None,
+                error: BaseException | None = None) -> None:
         at = self.now()
         row = self.row
         stype = _VALUES[name]
         row["state_type"], row["state_name"], row["state_message"] = stype, name, message
-        if stype == "RUNNING" and row["started_at"] is None:
+        started = stype == "RUNNING" and row["started_at"] is None
+        if started:
             row["started_at"] = at
-        if name in _TERMINAL_NAMES:
+        ended = name in _TERMINAL_NAMES
+        if ended:
             row["ended_at"] = at
             live = _LIVE.get(self.flow.flow_run_id) if self.flow is not None else None
             if live is not None:
@@ -122,6 +128,20 @@ class TaskRun:
         writer.state_change({"run_id": self.id, "run_kind": "task", "from_type": previous,
                              "to_type": stype, "to_name": name, "message": message, "at": at})
         writer.task_run(dict(row))
+        if self.observers and (started or ended):
+            self._observe(name, message, error, at, ended)
+
+    def _observe(self, name: str, message: str | None, error: BaseException | None, at: Any,
+                 ended: bool) -> None:
+        flow = self.flow
+        info = {"task_run_id": self.id, "task_name": self.task.name, "task_key": self.key, "fn": self.task.fn,
+                "flow_run_id": flow.flow_run_id if flow else None, "flow_name": flow.flow_name if flow else None,
+                "at": at}
+        if not ended:
+            notify(self.observers, "task_started", **info)
+            return
+        notify(self.observers, "task_ended", **info, state=name, message=message, error=error,
+               lineage=self.ctx.lineage if self.ctx is not None else [])
 
     # -- execution -----------------------------------------------------------------------
     def execute(self) -> State:
@@ -133,6 +153,7 @@ class TaskRun:
         ctx = TaskRunContext(self.id, task.name, self.key, self.row["flow_run_id"], self.parameters,
                              self.store, tags=task.tags, task=task,
                              work_id=self.flow.work_id if self.flow else None)
+        self.ctx = ctx  # its lineage list is shared by the attempts (dataclasses.replace keeps it)
         reused = self._reuse()
         if reused is not None:
             return reused
