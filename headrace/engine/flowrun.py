@@ -85,9 +85,11 @@ class FlowRun:
         if flush:
             writer.flush()
         if self.ctx.observers and STATE_TYPES[name].is_terminal:
+            parent = self.parent
             notify(self.ctx.observers, "flow_ended", flow_run_id=self.id, flow_name=self.flow.name, state=name,
-                   message=message, error=self.error, at=at, lineage=self.ctx.lineage,
-                   parent_run_id=self.parent.flow_run_id if self.parent else None)
+                   message=message, error=self.error, at=at, lineage=self.ctx.lineage, fn=self.flow.fn,
+                   scheduled_time=self.ctx.scheduled_time, parent_run_id=parent.flow_run_id if parent else None,
+                   parent_flow_name=parent.flow_name if parent else None)
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> None:

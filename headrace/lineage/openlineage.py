@@ -5,6 +5,7 @@ Set ``HEADRACE_OPENLINEAGE_URL`` to turn it on (unset: off, and the engine calls
     HEADRACE_OPENLINEAGE_URL=file:///var/lib/etl/events.ndjson   # or console, or http://marquez:5000
     HEADRACE_OPENLINEAGE_NAMESPACE=analytics                       # job namespace (default "headrace")
     HEADRACE_OPENLINEAGE_API_KEY=...                               # Bearer token for an HTTP endpoint
+    HEADRACE_OPENLINEAGE_TIMEOUT=5                                 # seconds one HTTP request may take
 
 A flow run is the job ``<flow name>``, a task run the job ``<flow name>.<task name>`` with the
 parent run facet naming its flow run. The engine only queues a small record at each start and
@@ -43,19 +44,36 @@ def _event_type(state: str) -> str:
 
 @dataclass(frozen=True)
 class OpenLineageSettings:
-    """What ``HEADRACE_OPENLINEAGE_*`` says. ``url``: where events go (``None``: off)."""
+    """What ``HEADRACE_OPENLINEAGE_*`` says. ``url``: where events go (``None``: off); ``timeout``:
+    the seconds one HTTP request may take (connecting: at most 2)."""
 
     url: str | None
     namespace: str = "headrace"
     api_key: str | None = None
     home: str | None = None
+    timeout: float = 5.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OpenLineageSettings:
         env = os.environ if env is None else env
         return cls(url=(env.get("HEADRACE_OPENLINEAGE_URL") or "").strip() or None,
                    namespace=(env.get("HEADRACE_OPENLINEAGE_NAMESPACE") or "").strip() or "headrace",
-                   api_key=env.get("HEADRACE_OPENLINEAGE_API_KEY") or None, home=env.get("HEADRACE_HOME"))
+                   api_key=env.get("HEADRACE_OPENLINEAGE_API_KEY") or None, home=env.get("HEADRACE_HOME"),
+                   timeout=_seconds(env.get("HEADRACE_OPENLINEAGE_TIMEOUT")))
+
+
+def _seconds(text: str | None) -> float:
+    if not text:
+        return 5.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        from headrace.errors import ConfigError
+
+        raise ConfigError(f"HEADRACE_OPENLINEAGE_TIMEOUT={text!r}: give a number of seconds above 0, e.g. 5")
+    return value
 
 
 @dataclass
@@ -174,7 +192,7 @@ def _make(settings: OpenLineageSettings) -> OpenLineageEmitter:
 
     assert settings.url is not None
     home = load_settings({"HEADRACE_HOME": settings.home} if settings.home else {}).home
-    dispatcher = dispatcher_for(settings.url, home=Path(home), api_key=settings.api_key)
+    dispatcher = dispatcher_for(settings.url, home=Path(home), api_key=settings.api_key, timeout=settings.timeout)
     emitter = OpenLineageEmitter(dispatcher, settings.namespace)
     atexit.register(emitter.close)
     return emitter

@@ -158,9 +158,11 @@ def _file_path(url: str) -> Path:
     return Path(unquote(parts.path))
 
 
-def dispatcher_for(url: str, *, home: Path, api_key: str | None = None, **options: Any) -> Dispatcher:
+def dispatcher_for(url: str, *, home: Path, api_key: str | None = None, timeout: float = 5.0,
+                   **options: Any) -> Dispatcher:
     """The dispatcher for ``url`` (``file://``, ``console``, ``http(s)://``); ``home``: the
-    headrace home, where unsent HTTP events are kept (``openlineage/outbox``)."""
+    headrace home, where unsent HTTP events are kept (``openlineage/outbox``); ``timeout``: of one
+    HTTP request; ``options``: of ``HttpDispatcher``."""
     url = url.strip()
     scheme = urlsplit(url).scheme.lower()
     if url.lower() == "console":
@@ -170,7 +172,8 @@ def dispatcher_for(url: str, *, home: Path, api_key: str | None = None, **option
     if scheme in ("http", "https"):
         from headrace.lineage.transport_http import HttpDispatcher, HttpTransport, Outbox
 
-        return HttpDispatcher(HttpTransport(url, api_key=api_key), Outbox(outbox_folder(home)), **options)
+        transport = HttpTransport(url, api_key=api_key, connect_timeout=min(2.0, timeout), read_timeout=timeout)
+        return HttpDispatcher(transport, Outbox(outbox_folder(home)), **options)
     from headrace.secrets import redact
 
     raise ConfigError(f"HEADRACE_OPENLINEAGE_URL {redact(url)!r} is not a transport headrace knows: use "
