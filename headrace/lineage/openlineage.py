@@ -195,7 +195,17 @@ def _make(settings: OpenLineageSettings) -> OpenLineageEmitter:
     dispatcher = dispatcher_for(settings.url, home=Path(home), api_key=settings.api_key, timeout=settings.timeout)
     emitter = OpenLineageEmitter(dispatcher, settings.namespace)
     atexit.register(emitter.close)
+    # The client library takes about half a second to import: start now, beside the run. Its imports
+    # include concurrent.futures.thread, which cannot be imported once the interpreter is exiting
+    # (it registers an exit hook): import that here, so a short process's last events still build.
+    import concurrent.futures.thread  # noqa: F401
+
+    threading.Thread(target=_import_client, daemon=True, name="headrace-openlineage-import").start()
     return emitter
+
+
+def _import_client() -> None:
+    import headrace.lineage.openlineage_facets  # noqa: F401
 
 
 def close_emitters() -> None:

@@ -262,21 +262,23 @@ class HttpDispatcher:
             if self._stop.is_set():
                 return
             batch = self._inflight = self._take(500)
-        left = batch if self.clock() < self._down_until else self._send(batch)
+        tried = self.clock() >= self._down_until  # else the endpoint failed lately: keep without trying
+        left = self._send(batch) if tried else batch
         with self._handoff:
             if not self._stop.is_set():  # after close, close kept the batch itself
                 self._inflight = []
                 if left:
                     self.outbox.keep(left)
                     self._kept = True
+                    if tried:
+                        log.warning("OpenLineage: %s does not take events now; %d kept in %s and sent later",
+                                    self.where, len(left), self.outbox.folder)
 
     def _send(self, batch: list[str]) -> list[str]:
         """Send each event; returns the events not sent (from the first one that could not be)."""
         for i, line in enumerate(batch):
             if not self._post(line):
                 self._down_until = self.clock() + self.cooldown
-                log.warning("OpenLineage: %s does not take events; %d kept in %s and sent later",
-                            self.where, len(batch) - i, self.outbox.folder)
                 return batch[i:]
             self.sent += 1
         return []
