@@ -133,14 +133,15 @@ class TaskRun:
 
     def _observe(self, name: str, message: str | None, error: BaseException | None, at: Any,
                  ended: bool) -> None:
-        flow = self.flow
-        info = {"task_run_id": self.id, "task_name": self.task.name, "task_key": self.key, "fn": self.task.fn,
-                "flow_run_id": flow.flow_run_id if flow else None, "flow_name": flow.flow_name if flow else None,
-                "at": at}
+        """Tell the run observers (headrace.run_observers) that this run started or ended."""
+        flow, task = self.flow, self.task
+        flow_run_id, flow_name = (flow.flow_run_id, flow.flow_name) if flow else (None, None)
         if not ended:
-            notify(self.observers, "task_started", **info)
+            notify(self.observers, "task_started", task_run_id=self.id, task_name=task.name, fn=task.fn,
+                   flow_run_id=flow_run_id, flow_name=flow_name, at=at)
             return
-        notify(self.observers, "task_ended", **info, state=name, message=message, error=error,
+        notify(self.observers, "task_ended", task_run_id=self.id, task_name=task.name, fn=task.fn,
+               flow_run_id=flow_run_id, flow_name=flow_name, at=at, state=name, message=message, error=error,
                lineage=self.ctx.lineage if self.ctx is not None else [])
 
     # -- execution -----------------------------------------------------------------------

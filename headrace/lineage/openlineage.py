@@ -91,7 +91,7 @@ class OpenLineageEmitter:
         self.namespace = namespace
         self._flows: dict[str, _FlowSeen] = {}
         self._started: set[str] = set()
-        self._templates: dict[tuple[Any, ...], str] = {}
+        self._templates: dict[tuple[Any, ...], tuple[str, str, str]] = {}
         dispatcher.render = self.render
 
     # -- the engine's calls (hot path: record, queue, return) -------------------------------------
@@ -143,26 +143,40 @@ class OpenLineageEmitter:
     def render(self, record: tuple[Any, ...]) -> str:
         """One queued record as a JSON line (a template filled in when it has no dataset nor error)."""
         kind, etype, run_id, job, at, fn, parent, scheduled, message, error, datasets = record
-        from headrace.lineage import openlineage_facets as ol
-
+        ol = _facets()
         if datasets or etype == "FAIL":
             return ol.serialize(ol.build_event(
                 event_type=etype, kind=kind, namespace=self.namespace, job_name=job, run_id=run_id, at=at, fn=fn,
                 parent=parent, scheduled_time=scheduled, message=message, error=error, datasets=datasets))
         key = (kind, etype, job, parent, scheduled, fn)
-        template = self._templates.get(key)
-        if template is None:
+        parts = self._templates.get(key)
+        if parts is None:
             if len(self._templates) > 10_000:
                 self._templates.clear()
-            template = self._templates[key] = ol.serialize(ol.build_event(
+            line = ol.serialize(ol.build_event(
                 event_type=etype, kind=kind, namespace=self.namespace, job_name=job, run_id=ol.PLACEHOLDER_RUN,
                 at=ol.PLACEHOLDER_TIME, fn=fn, parent=parent, scheduled_time=scheduled))
-        return template.replace(ol.PLACEHOLDER_RUN, ol.run_uuid(run_id), 1).replace(
-            ol.PLACEHOLDER_TIME, ol.iso(at), 1)
+            head, _, rest = line.partition(ol.PLACEHOLDER_TIME)  # keys are sorted: eventTime comes first
+            middle, _, tail = rest.partition(ol.PLACEHOLDER_RUN)
+            parts = self._templates[key] = (head, middle, tail)
+        head, middle, tail = parts
+        return f"{head}{ol.iso(at)}{middle}{ol.run_uuid(run_id)}{tail}"
 
     def close(self, timeout: float | None = None) -> None:
         """Deliver what is queued (HTTP: wait at most its ``exit_wait``, then keep the rest on disk)."""
         self.dispatcher.close(timeout)
+
+
+_FACETS: list[Any] = []
+
+
+def _facets() -> Any:
+    """``headrace.lineage.openlineage_facets``, imported once (it loads the client library)."""
+    if not _FACETS:
+        from headrace.lineage import openlineage_facets
+
+        _FACETS.append(openlineage_facets)
+    return _FACETS[0]
 
 
 def _parent(run_id: str | None, job: str | None) -> tuple[str, str] | None:

@@ -79,8 +79,8 @@ class ConsoleTransport:
 
 
 class QueueDispatcher:
-    """Delivers events to a local transport (file, console): every ``interval`` seconds on a
-    background thread, and at once on ``flush`` (a top-level flow run's end), in order."""
+    """Delivers events to a local transport (file, console) in order, on a background thread: every
+    ``interval`` seconds, at once on ``flush`` (a top-level flow run's end), and at ``close`` (exit)."""
 
     def __init__(self, transport: FileTransport | ConsoleTransport, interval: float = 1.0) -> None:
         self.transport = transport
@@ -111,9 +111,14 @@ class QueueDispatcher:
         while not self._stop.is_set():
             self._wake.wait(self.interval)
             self._wake.clear()
-            self.flush()
+            self.deliver()
 
     def flush(self) -> None:
+        """Have the thread deliver what is queued now (the caller does not wait: writing runs beside
+        the next run, outside the interpreter lock)."""
+        self._wake.set()
+
+    def deliver(self) -> None:
         """Deliver every queued event now, in this thread."""
         with self._lock:
             queue = self._queue
@@ -127,9 +132,10 @@ class QueueDispatcher:
                 log.warning("OpenLineage: %d event(s) could not be written to %s: %s", len(lines), self.where, exc)
 
     def close(self, timeout: float | None = None) -> None:
+        """Deliver what is queued, in this thread, and stop the background thread."""
         self._stop.set()
         self._wake.set()
-        self.flush()
+        self.deliver()
 
 
 def rendered(items: list[Any], render: Callable[[Any], str]) -> list[str]:

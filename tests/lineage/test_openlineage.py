@@ -370,3 +370,23 @@ def test_many_threads_of_tasks_emit_every_event_once(events_file: Path) -> None:
     counts = Counter(e["eventType"] for e in events)
     assert counts == {"START": 201, "COMPLETE": 201}
     assert len({json.dumps(e, sort_keys=True) for e in events}) == 402
+
+
+def test_a_password_in_a_dataset_address_or_query_never_reaches_an_event(events_file: Path) -> None:
+    leaky = DatasetRef(f"postgres://etl:{SECRET}@db.example:5432", "dwh.public.sales")
+
+    @task
+    def careless() -> None:
+        record(DatasetIO(leaky, "input", rows=1, sql=f"SELECT * FROM dblink('password={SECRET}', 'x')"))
+
+    @flow(name="careless")
+    def careless_flow() -> None:
+        careless()
+
+    careless_flow()
+    events = read_events(events_file)
+    text = events_file.read_text()
+    assert SECRET not in text and "pw-Zq8" not in text
+    (source,) = by_job(events)["careless.careless"][1]["inputs"]
+    assert source["namespace"] == "postgres://etl:***@db.example:5432"
+    assert "password=***" in by_job(events)["careless.careless"][1]["job"]["facets"]["sql"]["query"]

@@ -175,8 +175,10 @@ def test_a_hanging_endpoint_costs_the_pipeline_a_bounded_time_then_the_cli_sends
     started = time.perf_counter()
     close_emitters()  # what a process's exit does
     exit_time = time.perf_counter() - started
-    assert flow_time < 1.0, f"the flow waited {flow_time:.2f} s on a hanging endpoint"
-    assert exit_time < 2.5, f"closing waited {exit_time:.2f} s (bound: 2 s)"
+    # Waiting on the endpoint would cost 8 events x 0.5 s timeout x 5 tries; the flow waits on none of it,
+    # and closing waits at most its 2 s bound (margins: a shared, loaded test machine).
+    assert flow_time < 2.0, f"the flow waited {flow_time:.2f} s on a hanging endpoint"
+    assert exit_time < 3.0, f"closing waited {exit_time:.2f} s (bound: 2 s)"
     assert len(kept(headrace_home)) == 8 and hanging.accepted == []
     good = serve(servers)
     assert main(["lineage", "send", "--url", good.url]) == 0
@@ -238,8 +240,9 @@ def test_a_refusing_endpoint_keeps_the_events_and_the_next_run_sends_them(server
     done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
     process_time = time.perf_counter() - started
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.splitlines()[-1])["flow_seconds"] < 1.0
-    assert process_time < 15, f"the process took {process_time:.1f} s"  # import + run + at most 2 s at exit
+    # Retrying each event in the flow would take 7.5 s of backoff per event; the flow takes none of it.
+    assert json.loads(done.stdout.splitlines()[-1])["flow_seconds"] < 3.0
+    assert process_time < 20, f"the process took {process_time:.1f} s"  # import + run + at most 2 s at exit
     assert "kept in" in done.stderr  # the process said where its events are
     assert len(kept(headrace_home)) == 8
     validate_lines("\n".join(kept(headrace_home)))
