@@ -222,14 +222,15 @@ def _import_client() -> None:
     import headrace.lineage.openlineage_facets  # noqa: F401
 
 
-def close_emitters() -> None:
-    """Deliver and close every emitter of this process (tests; a process's exit does it by itself)."""
+def close_emitters(timeout: float | None = None) -> None:
+    """Deliver and close every emitter of this process (a process's exit does it by itself);
+    ``timeout``: the most an HTTP transport waits for its queue to drain (default its ``exit_wait``)."""
     with _LOCK:
         emitters = list(_EMITTERS.values())
         _EMITTERS.clear()
     for emitter in emitters:
         atexit.unregister(emitter.close)
-        emitter.close()
+        emitter.close(timeout)
 
 
 os.register_at_fork(after_in_child=_EMITTERS.clear)  # a forked child starts its own senders

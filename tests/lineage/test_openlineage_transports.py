@@ -126,7 +126,7 @@ def test_an_accepting_endpoint_gets_every_event_as_marquez_takes_them(servers: l
     server = serve(servers)
     monkeypatch.setenv("HEADRACE_OPENLINEAGE_URL", server.url)
     assert shipped() == 3
-    close_emitters()
+    close_emitters(timeout=60)  # wait for delivery however loaded the machine (the exit bound is tested below)
     assert [(e["eventType"], e["job"]["name"]) for e in server.accepted] == [
         ("START", "shipped"), ("START", "shipped.step"), ("COMPLETE", "shipped.step"), ("START", "shipped.step"),
         ("COMPLETE", "shipped.step"), ("START", "shipped.step"), ("COMPLETE", "shipped.step"), ("COMPLETE", "shipped")]
@@ -144,7 +144,7 @@ def test_an_api_key_is_sent_as_a_bearer_token_and_never_logged(servers: list[Lin
     monkeypatch.setenv("HEADRACE_OPENLINEAGE_URL", server.url)
     monkeypatch.setenv("HEADRACE_OPENLINEAGE_API_KEY", "key-Hq7-secret-value")
     shipped(1)
-    close_emitters()
+    close_emitters(timeout=60)
     assert {h["Authorization"] for _, h in server.requests} == {"Bearer key-Hq7-secret-value"}
     assert "rejected an event" in caplog.text and "key-Hq7" not in caplog.text
 
@@ -249,7 +249,7 @@ def test_a_refusing_endpoint_keeps_the_events_and_the_next_run_sends_them(server
     server = serve(servers)
     monkeypatch.setenv("HEADRACE_OPENLINEAGE_URL", server.url)
     shipped(1)
-    close_emitters()
+    close_emitters(timeout=60)
     names = [e["job"]["name"] for e in server.accepted]
     assert names.count("child-flow") == 2 and names.count("child-flow.step") == 6 and names.count("shipped") == 2
     assert kept(headrace_home) == []
