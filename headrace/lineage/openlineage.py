@@ -162,6 +162,10 @@ class OpenLineageEmitter:
         head, middle, tail = parts
         return f"{head}{ol.iso(at)}{middle}{ol.run_uuid(run_id)}{tail}"
 
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until every event emitted so far is delivered (or kept in the outbox); True if so."""
+        return self.dispatcher.drain(timeout)
+
     def close(self, timeout: float | None = None) -> None:
         """Deliver what is queued (HTTP: wait at most its ``exit_wait``, then keep the rest on disk)."""
         self.dispatcher.close(timeout)

@@ -38,6 +38,8 @@ class Dispatcher(Protocol):
 
     def flush(self) -> None: ...
 
+    def drain(self, timeout: float = 30.0) -> bool: ...
+
     def close(self, timeout: float | None = None) -> None: ...
 
 
@@ -117,6 +119,11 @@ class QueueDispatcher:
         """Have the thread deliver what is queued now (the caller does not wait: writing runs beside
         the next run, outside the interpreter lock)."""
         self._wake.set()
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Deliver what is queued now, in this thread; True (a local write does not wait on anyone)."""
+        self.deliver()
+        return True
 
     def deliver(self) -> None:
         """Deliver every queued event now, in this thread."""

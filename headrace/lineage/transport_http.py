@@ -250,6 +250,11 @@ class HttpDispatcher:
         """Ask the thread to send now; never waits."""
         self._wake.set()
 
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait up to ``timeout`` s until every queued event is sent or kept; True if so."""
+        self._wake.set()
+        return self._idle.wait(timeout) if (self._queue or self._inflight) else True
+
     def start(self) -> None:
         """Start the sender (it first sends what earlier runs kept in the outbox)."""
         with self._start_lock:
