@@ -390,3 +390,22 @@ def test_a_password_in_a_dataset_address_or_query_never_reaches_an_event(events_
     (source,) = by_job(events)["careless.careless"][1]["inputs"]
     assert source["namespace"] == "postgres://etl:***@db.example:5432"
     assert "password=***" in by_job(events)["careless.careless"][1]["job"]["facets"]["sql"]["query"]
+
+
+def test_the_demo_counts_the_events_its_run_wrote(events_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+    import sys
+
+    demo_file = Path(__file__).resolve().parents[2] / "demo" / "sales_etl.py"
+    spec = importlib.util.spec_from_file_location("headrace_demo_openlineage", demo_file)
+    assert spec is not None and spec.loader is not None
+    demo = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = demo
+    spec.loader.exec_module(demo)
+    monkeypatch.setattr(demo, "OPENLINEAGE_FILE", events_file)
+    sales_etl("d")
+    before = len(read_events(events_file))
+    sales_etl("d")
+    assert demo.openlineage_summary(before).strip().startswith(f"OpenLineage events: 6 written to {events_file}")
+    monkeypatch.setenv("HEADRACE_OPENLINEAGE_URL", "")
+    assert "off" in demo.openlineage_summary(0)
