@@ -99,7 +99,7 @@ class OpenLineageEmitter:
                      scheduled_time: datetime | None = None, parent_run_id: str | None = None,
                      parent_flow_name: str | None = None, **kwargs: Any) -> None:
         self._flows[flow_run_id] = _FlowSeen()
-        self.dispatcher.put(("flow", "START", flow_run_id, flow_name, at, fn,  # type: ignore[arg-type]
+        self.dispatcher.put(("flow", "START", flow_run_id, flow_name, at, fn,
                              _parent(parent_run_id, parent_flow_name), scheduled_time, None, None, ()))
 
     def flow_ended(self, *, flow_run_id: str, flow_name: str, state: str, at: datetime, fn: Any = None,
@@ -108,7 +108,7 @@ class OpenLineageEmitter:
                    scheduled_time: datetime | None = None, **kwargs: Any) -> None:
         seen = self._flows.pop(flow_run_id, None)
         datasets = [*(seen.datasets if seen else ()), *lineage]
-        self.dispatcher.put(("flow", _event_type(state), flow_run_id, flow_name, at, fn,  # type: ignore[arg-type]
+        self.dispatcher.put(("flow", _event_type(state), flow_run_id, flow_name, at, fn,
                              _parent(parent_run_id, parent_flow_name), scheduled_time, message, error, datasets))
         if parent_run_id is None:
             self.dispatcher.flush()
@@ -117,7 +117,7 @@ class OpenLineageEmitter:
                      flow_run_id: str | None = None, flow_name: str | None = None, **kwargs: Any) -> None:
         self._started.add(task_run_id)
         job = f"{flow_name}.{task_name}" if flow_name else task_name
-        self.dispatcher.put(("task", "START", task_run_id, job, at, fn,  # type: ignore[arg-type]
+        self.dispatcher.put(("task", "START", task_run_id, job, at, fn,
                              _parent(flow_run_id, flow_name), None, None, None, ()))
 
     def task_ended(self, *, task_run_id: str, task_name: str, state: str, at: datetime, fn: Any = None,
@@ -134,7 +134,7 @@ class OpenLineageEmitter:
             if seen is not None:
                 seen.datasets.extend(datasets)
         job = f"{flow_name}.{task_name}" if flow_name else task_name
-        self.dispatcher.put(("task", _event_type(state), task_run_id, job, at, fn,  # type: ignore[arg-type]
+        self.dispatcher.put(("task", _event_type(state), task_run_id, job, at, fn,
                              _parent(flow_run_id, flow_name), None, message, error, datasets))
         if flow_run_id is None:
             self.dispatcher.flush()
@@ -156,8 +156,12 @@ class OpenLineageEmitter:
             line = ol.serialize(ol.build_event(
                 event_type=etype, kind=kind, namespace=self.namespace, job_name=job, run_id=ol.PLACEHOLDER_RUN,
                 at=ol.PLACEHOLDER_TIME, fn=fn, parent=parent, scheduled_time=scheduled))
-            head, _, rest = line.partition(ol.PLACEHOLDER_TIME)  # keys are sorted: eventTime comes first
-            middle, _, tail = rest.partition(ol.PLACEHOLDER_RUN)
+            head, found_time, rest = line.partition(ol.PLACEHOLDER_TIME)  # keys are sorted: eventTime first
+            middle, found_run, tail = rest.partition(ol.PLACEHOLDER_RUN)
+            if not (found_time and found_run):  # never expected; the event is then built whole
+                return ol.serialize(ol.build_event(
+                    event_type=etype, kind=kind, namespace=self.namespace, job_name=job, run_id=run_id, at=at,
+                    fn=fn, parent=parent, scheduled_time=scheduled))
             parts = self._templates[key] = (head, middle, tail)
         head, middle, tail = parts
         return f"{head}{ol.iso(at)}{middle}{ol.run_uuid(run_id)}{tail}"

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openlineage_schemas import validate_event, validate_lines
 
 from headrace import ProcessPoolTaskRunner, flow, task
@@ -409,3 +411,32 @@ def test_the_demo_counts_the_events_its_run_wrote(events_file: Path, monkeypatch
     assert demo.openlineage_summary(before).strip().startswith(f"OpenLineage events: 6 written to {events_file}")
     monkeypatch.setenv("HEADRACE_OPENLINEAGE_URL", "")
     assert "off" in demo.openlineage_summary(0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(flow_name=st.text(min_size=1, max_size=30), task_name=st.text(min_size=1, max_size=30),
+       kind=st.sampled_from(["flow", "task"]), etype=st.sampled_from(["START", "COMPLETE", "ABORT"]),
+       at=st.datetimes(timezones=st.just(UTC)), scheduled=st.none() | st.datetimes(timezones=st.just(UTC)))
+def test_the_template_fast_path_builds_exactly_the_full_event(flow_name: str, task_name: str, kind: str,
+                                                               etype: str, at: datetime,
+                                                               scheduled: datetime | None) -> None:
+    from headrace.lineage import openlineage_facets as ol
+    from headrace.lineage.openlineage import OpenLineageEmitter
+    from headrace.lineage.transport import QueueDispatcher
+
+    emitter = OpenLineageEmitter(QueueDispatcher(FileTransportStub()), "ns")
+    run_id, parent_id = uuid.uuid4().hex, uuid.uuid4().hex
+    job = flow_name if kind == "flow" else f"{flow_name}.{task_name}"
+    parent = None if kind == "flow" else (parent_id, flow_name)
+    record_ = (kind, etype, run_id, job, at, extract.fn, parent, scheduled, None, None, ())
+    emitter.render(record_)  # builds the template
+    fast = emitter.render(record_)
+    full = ol.serialize(ol.build_event(event_type=etype, kind=kind, namespace="ns", job_name=job, run_id=run_id,
+                                       at=at, fn=extract.fn, parent=parent, scheduled_time=scheduled))
+    assert fast == full
+    validate_event(json.loads(fast))
+
+
+class FileTransportStub:
+    def send(self, lines: list[str]) -> None:
+        raise AssertionError("nothing is delivered in this test")
