@@ -440,3 +440,21 @@ def test_the_template_fast_path_builds_exactly_the_full_event(flow_name: str, ta
 class FileTransportStub:
     def send(self, lines: list[str]) -> None:
         raise AssertionError("nothing is delivered in this test")
+
+
+def test_a_worker_run_of_a_deployment_slot_has_its_nominal_time(events_file: Path) -> None:
+    from headrace.schedule import Deployment, Worker
+    from headrace.schedule.scheduler import new_run_row
+
+    store = get_store()
+    Deployment(sales_etl, "daily-sales", parameters={"day": "2024-03-01"}).apply(store=store)
+    slot = datetime(2024, 3, 1, 6, 0, tzinfo=UTC)
+    store.create_scheduled_runs([new_run_row(store.get_deployment("daily-sales"), slot, slot)])
+    assert Worker(store).run_due(datetime.now(UTC)) == ["Completed"]
+    events = read_events(events_file)
+    assert_one_start_one_end(events)
+    flow_events = by_job(events)["sales-etl"]
+    assert [e["eventType"] for e in flow_events] == ["START", "COMPLETE"]
+    assert {e["run"]["facets"]["nominalTime"]["nominalStartTime"] for e in flow_events} == {
+        "2024-03-01T06:00:00+00:00"}
+    assert len(by_job(events)["sales-etl.load"]) == 2
