@@ -2,7 +2,8 @@
 
 ``file:///path/events.ndjson`` appends one JSON event per line (safe with many writers, threads
 or processes: each batch is one locked append); ``console`` prints them; ``http(s)://host:port``
-POSTs them to ``/api/v1/lineage`` (see ``headrace.lineage.transport_http``). Unset: off.
+POSTs them to ``/api/v1/lineage`` from a sender process (``headrace.lineage.transport_sender``,
+``transport_http``). Unset: off.
 
 The engine never waits on a transport: events are queued (a deque append) and a dispatcher
 delivers them in batches, on its own thread, and when a top-level flow run ends.
@@ -183,10 +184,11 @@ def dispatcher_for(url: str, *, home: Path, api_key: str | None = None, timeout:
     if scheme == "file":
         return QueueDispatcher(FileTransport(_file_path(url)))
     if scheme in ("http", "https"):
-        from headrace.lineage.transport_http import HttpDispatcher, HttpTransport, Outbox
+        from headrace.lineage.transport_http import HttpTransport
+        from headrace.lineage.transport_sender import SenderProcessDispatcher
 
-        transport = HttpTransport(url, api_key=api_key, connect_timeout=min(2.0, timeout), read_timeout=timeout)
-        return HttpDispatcher(transport, Outbox(outbox_folder(home)), **options)
+        HttpTransport(url)  # a malformed URL is refused now, in the pipeline, not in the sender
+        return SenderProcessDispatcher(url, home, api_key=api_key, timeout=timeout, **options)
     from headrace.secrets import redact
 
     raise ConfigError(f"HEADRACE_OPENLINEAGE_URL {redact(url)!r} is not a transport headrace knows: use "

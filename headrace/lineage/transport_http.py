@@ -235,6 +235,8 @@ class HttpDispatcher:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self.sent = 0
+        # called with how many events were just dealt with (sent, set aside or kept on disk)
+        self.on_handled: Callable[[int], None] = lambda n: None
 
     # -- the engine's side ------------------------------------------------------------------------
     def put(self, item: Any) -> None:
@@ -273,6 +275,8 @@ class HttpDispatcher:
             self._inflight = []
             self.outbox.keep(left)
         self._wake.set()
+        if left:
+            self.on_handled(len(left))
         if left:
             log.warning("OpenLineage: %d event(s) not yet sent to %s are kept in %s; `headrace lineage send` "
                         "or the next run sends them", len(left), self.where, self.outbox.folder)
@@ -314,6 +318,7 @@ class HttpDispatcher:
                     if tried:
                         log.warning("OpenLineage: %s does not take events now; %d kept in %s and sent later",
                                     self.where, len(left), self.outbox.folder)
+                self.on_handled(len(batch))
 
     def _send(self, batch: list[str]) -> list[str]:
         """Send each event; returns the events not sent (from the first one that could not be)."""

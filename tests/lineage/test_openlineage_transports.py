@@ -25,7 +25,7 @@ import pytest
 from openlineage_schemas import validate_event, validate_lines
 
 from headrace import flow, task
-from headrace.lineage.openlineage import close_emitters
+from headrace.lineage.openlineage import close_emitters, emitter_from_env
 from headrace.lineage.transport import ConsoleTransport, FileTransport, outbox_folder
 from headrace.lineage.transport_http import HttpDispatcher, HttpTransport, Outbox
 
@@ -139,14 +139,16 @@ def test_an_accepting_endpoint_gets_every_event_as_marquez_takes_them(servers: l
 
 def test_an_api_key_is_sent_as_a_bearer_token_and_never_logged(servers: list[LineageServer],
                                                                  monkeypatch: pytest.MonkeyPatch,
-                                                                 caplog: pytest.LogCaptureFixture) -> None:
+                                                                 headrace_home: Path) -> None:
     server = serve(servers, "reject")
     monkeypatch.setenv("HEADRACE_OPENLINEAGE_URL", server.url)
     monkeypatch.setenv("HEADRACE_OPENLINEAGE_API_KEY", "key-Hq7-secret-value")
     shipped(1)
     close_emitters(timeout=60)
     assert {h["Authorization"] for _, h in server.requests} == {"Bearer key-Hq7-secret-value"}
-    assert "rejected an event" in caplog.text and "key-Hq7" not in caplog.text
+    said = (headrace_home / "openlineage" / "sender.log").read_text()  # the sender process's log
+    assert "rejected an event" in said and "key-Hq7" not in said
+    assert len((outbox_folder(headrace_home) / "rejected.ndjson").read_text().splitlines()) == 4
 
 
 def test_500_then_200_is_retried_with_backoff_and_nothing_is_kept(servers: list[LineageServer],
@@ -172,13 +174,16 @@ def test_a_hanging_endpoint_costs_the_pipeline_a_bounded_time_then_the_cli_sends
     started = time.perf_counter()
     assert shipped() == 3
     flow_time = time.perf_counter() - started
+    emitter = emitter_from_env()
+    assert emitter is not None
     started = time.perf_counter()
-    close_emitters()  # what a process's exit does
+    close_emitters()  # what a process's exit does: hand the rest to the sender process, not wait for it
     exit_time = time.perf_counter() - started
     # Waiting on the endpoint would cost 8 events x 0.5 s timeout x 5 tries; the flow waits on none of it,
-    # and closing waits at most its 2 s bound (margins: a shared, loaded test machine).
+    # nor does closing (margins: a shared, loaded test machine).
     assert flow_time < 2.0, f"the flow waited {flow_time:.2f} s on a hanging endpoint"
-    assert exit_time < 3.0, f"closing waited {exit_time:.2f} s (bound: 2 s)"
+    assert exit_time < 1.0, f"closing waited {exit_time:.2f} s"
+    assert emitter.dispatcher.wait(30)  # type: ignore[attr-defined]  # the sender gives up within its budget
     assert len(kept(headrace_home)) == 8 and hanging.accepted == []
     good = serve(servers)
     assert main(["lineage", "send", "--url", good.url]) == 0
@@ -242,9 +247,13 @@ def test_a_refusing_endpoint_keeps_the_events_and_the_next_run_sends_them(server
     assert done.returncode == 0, done.stderr
     # Retrying each event in the flow would take 7.5 s of backoff per event; the flow takes none of it.
     assert json.loads(done.stdout.splitlines()[-1])["flow_seconds"] < 3.0
-    assert process_time < 20, f"the process took {process_time:.1f} s"  # import + run + at most 2 s at exit
-    assert "kept in" in done.stderr  # the process said where its events are
+    assert process_time < 15, f"the process took {process_time:.1f} s"  # import + run; exit waits for nothing
+    # The sender process outlives the pipeline's by at most its budget, then keeps what it could not send.
+    deadline = time.monotonic() + 30
+    while len(kept(headrace_home)) < 8 and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert len(kept(headrace_home)) == 8
+    assert "kept in" in (headrace_home / "openlineage" / "sender.log").read_text()
     validate_lines("\n".join(kept(headrace_home)))
     server = serve(servers)
     monkeypatch.setenv("HEADRACE_OPENLINEAGE_URL", server.url)
