@@ -1,12 +1,12 @@
-"""OpenLineage over HTTP: events POSTed to ``/api/v1/lineage`` (as Marquez takes them), off the hot path.
+"""OpenLineage over HTTP: events POSTed to ``/api/v1/lineage`` (as Marquez takes them), with retries.
 
-A background thread sends the queued events one POST each over a kept-alive connection,
-retrying a refused connection, a timeout or a 5xx/408/429 answer with exponential backoff.
+``HttpDispatcher`` sends queued events on a thread, one POST each over a kept-alive connection,
+retrying a refused connection, a timeout or a 5xx/408/425/429 answer with exponential backoff.
 Events it cannot send are kept on disk (``Outbox``, under the headrace home) and sent by the
-next run that starts the transport, or by ``headrace lineage send``. The pipeline pays at most
-``exit_wait`` seconds, once, when its process exits with events still unsent; an event the
-endpoint rejects (another 4xx) is set aside in ``rejected.ndjson``, never resent.
-Delivery is at least once: an event whose answer was lost may be sent twice.
+next sender that starts, or by ``headrace lineage send``; an event the endpoint rejects (another
+4xx) is set aside in ``rejected.ndjson``, never resent. ``close`` waits at most ``exit_wait``
+seconds. It runs in the sender process (``headrace.lineage.transport_sender``), not beside the
+pipeline. Delivery is at least once: an event whose answer was lost may be sent twice.
 """
 
 from __future__ import annotations
