@@ -34,6 +34,7 @@ from headrace.store import get_store
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SOURCE_DB = DATA_DIR / "source.duckdb"
 WAREHOUSE_DB = DATA_DIR / "warehouse.duckdb"
+OPENLINEAGE_FILE = DATA_DIR / "openlineage.ndjson"
 SOURCE_ROWS = 1_000_000
 SOURCE_START = date(2024, 1, 1)
 SOURCE_DAYS = 182  # 2024-01-01 .. 2024-06-30
@@ -313,9 +314,14 @@ def main(argv: list[str] | None = None) -> int:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
     logging.getLogger("headrace").addHandler(handler)
+    # The demo's OpenLineage events go to a file beside its data (set HEADRACE_OPENLINEAGE_URL to send
+    # them elsewhere, e.g. to Marquez; set it empty to turn them off).
+    os.environ.setdefault("HEADRACE_OPENLINEAGE_URL", OPENLINEAGE_FILE.as_uri())
+    events_before = _lines(OPENLINEAGE_FILE)
     # Flow.__call__ is typed as the function's own signature, which has no return_state.
     state: State = sales_etl(start_date=args.start_date, end_date=args.end_date,  # type: ignore
                              return_state=True)
+    print(openlineage_summary(events_before), flush=True)
     print_lineage(str(WAREHOUSE_DB))
     print(f"\nSee this run in the web page: {ui_command(str(state.run_id))}", flush=True)
     return 0 if state.is_completed() else 1
@@ -334,6 +340,26 @@ def print_lineage(warehouse: str) -> None:
         return  # the load did not run
     print(f"\nLineage of the warehouse table:\n$ headrace lineage show {name} --upstream", flush=True)
     headrace_cli(["lineage", "show", name, "--upstream"])
+
+
+def _lines(path: Path) -> int:
+    return sum(1 for _ in path.open("rb")) if path.exists() else 0
+
+
+def openlineage_summary(events_before: int) -> str:
+    """How many OpenLineage events this run emitted, and where they went."""
+    from headrace.lineage.openlineage import emitter_from_env
+
+    emitter = emitter_from_env()
+    if emitter is None:
+        return "\nOpenLineage events: off (HEADRACE_OPENLINEAGE_URL is empty)"
+    emitter.drain()
+    url = os.environ["HEADRACE_OPENLINEAGE_URL"]
+    if url != OPENLINEAGE_FILE.as_uri():
+        return f"\nOpenLineage events: sent to {emitter.dispatcher.where}"
+    written = _lines(OPENLINEAGE_FILE) - events_before
+    return (f"\nOpenLineage events: {written} written to {OPENLINEAGE_FILE} (one START and one COMPLETE "
+            "per flow run and task run; Marquez and other catalogs read this format)")
 
 
 def ui_command(run_id: str) -> str:

@@ -49,6 +49,27 @@ def __dir__() -> list[str]:
     return __all__
 
 
+def _openlineage_observer() -> Any:
+    """The OpenLineage emitter while ``HEADRACE_OPENLINEAGE_URL`` is set; otherwise nothing is imported."""
+    from os import environ
+
+    if not environ.get("HEADRACE_OPENLINEAGE_URL"):
+        return None
+    from headrace.lineage.openlineage import emitter_from_env
+
+    return emitter_from_env()
+
+
+def _observe_runs() -> None:
+    # The top floor wires the lineage part to the engine's run starts and ends (the engine knows no lineage).
+    from headrace.run_observers import add_observer_factory
+
+    add_observer_factory(_openlineage_observer)
+
+
+_observe_runs()
+
+
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from headrace import errors, runtime
     from headrace.engine import (

@@ -3,8 +3,8 @@
 The secret goes into a connection URL, a ``Secret[str]`` parameter, a secret-named
 parameter, a webhook header and URL, an exception message, a retry message and a
 log line; flows fail and succeed, alerts go to a failing real HTTP server. Then
-every place a string can leave a run is searched: the store, files, CLI output,
-logs, the quality report, and every page and API answer of the web page (which
+every place a string can leave a run is searched: the store, files, OpenLineage
+events, CLI output, logs, the quality report, and every page and API answer of the web page (which
 also gets the secret through its own run-now form). To add a place (a lineage
 event, ...), append a function to ``PLACES``: it gets the ``Canary`` and returns
 the text to search.
@@ -88,9 +88,20 @@ def _files_text(c: Canary) -> str:
                      if p.is_file() and p.suffix in (".json", ".log", ".txt", ".html"))
 
 
+def _openlineage_text(c: Canary) -> str:
+    """Every OpenLineage event the runs emitted (this process's and the fresh CLI process's)."""
+    from headrace.lineage.openlineage import close_emitters
+
+    close_emitters()
+    text = (c.home / "openlineage.ndjson").read_text()
+    assert text.count('"eventType":"FAIL"') >= 4 and "***" in text, "the failures' events are there, redacted"
+    return text
+
+
 PLACES: list[Callable[[Canary], str]] = [
     _store_text,
     _files_text,
+    _openlineage_text,
     lambda c: "\n".join(c.cli_outputs),
     lambda c: c.log_text,
     lambda c: c.report,
@@ -212,6 +223,7 @@ def test_a_planted_secret_is_found_nowhere(backend: str, headrace_home: Path, tm
 
     url = f"sqlite:///{headrace_home / 'headrace.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
     monkeypatch.setenv("HEADRACE_STORE", url)
+    monkeypatch.setenv("HEADRACE_OPENLINEAGE_URL", (headrace_home / "openlineage.ndjson").as_uri())
     flow_file = tmp_path / f"canary_flows_{backend}.py"
     flow_file.write_text(FLOWS)
     c = Canary(headrace_home, get_store(url), flow_file)

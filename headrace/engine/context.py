@@ -47,6 +47,8 @@ class FlowRunContext:
     work_id: str = ""
     # headrace.lineage.model.DatasetIO of the flow's own reads and writes (outside tasks)
     lineage: list[Any] = field(default_factory=list)
+    # observers of this run's starts and ends (headrace.run_observers); empty: none is called
+    observers: tuple[Any, ...] = ()
 
     def next_task_key(self, task_name: str) -> str:
         """``name-N``: the N-th call of this task in this flow run (stable across retries)."""

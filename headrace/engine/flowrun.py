@@ -22,6 +22,7 @@ from headrace.engine.runners import run_sync
 from headrace.engine.states import STATE_TYPES, RunView, State, first_line
 from headrace.engine.taskrun import close_unfinished
 from headrace.errors import Cancelled, FlowError, FlowRunError
+from headrace.run_observers import active_observers, notify
 from headrace.secrets import protect_parameters, redact
 from headrace.store import RunStore, get_store, utcnow
 
@@ -56,7 +57,7 @@ class FlowRun:
             flow_run_id=self.id, flow_name=flow.name, parameters=parameters, store=self.store,
             task_runner=flow.task_runner.duplicate(), now=self.now, scheduled_time=scheduled_time,
             deployment_id=deployment_id, persist_result=flow.persist_result,
-            limited_tags=frozenset(self.store.cached_concurrency_limits()))
+            limited_tags=frozenset(self.store.cached_concurrency_limits()), observers=active_observers())
         self.error: BaseException | None = None
         self.attempts = 0
 
@@ -83,6 +84,12 @@ class FlowRun:
         writer.flow_update(update)
         if flush:
             writer.flush()
+        if self.ctx.observers and STATE_TYPES[name].is_terminal:
+            parent = self.parent
+            notify(self.ctx.observers, "flow_ended", flow_run_id=self.id, flow_name=self.flow.name, state=name,
+                   message=message, error=self.error, at=at, lineage=self.ctx.lineage, fn=self.flow.fn,
+                   scheduled_time=self.ctx.scheduled_time, parent_run_id=parent.flow_run_id if parent else None,
+                   parent_flow_name=parent.flow_name if parent else None)
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -100,6 +107,12 @@ class FlowRun:
             scheduled_time=self.ctx.scheduled_time, parent=self.parent, flow_name=self.flow.name)
         if self.retry_of:
             self._load_reusable(self.retry_of)
+        if self.ctx.observers:
+            parent = self.parent
+            notify(self.ctx.observers, "flow_started", flow_run_id=self.id, flow_name=self.flow.name,
+                   fn=self.flow.fn, at=self.state.timestamp, scheduled_time=self.ctx.scheduled_time,
+                   deployment_id=self.ctx.deployment_id, parent_run_id=parent.flow_run_id if parent else None,
+                   parent_flow_name=parent.flow_name if parent else None)
 
     def _record_start(self) -> None:
         at = self.now()

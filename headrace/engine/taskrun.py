@@ -30,6 +30,7 @@ from headrace.engine.retries import with_jitter
 from headrace.engine.runners import TaskRunner, _Terminated
 from headrace.engine.states import STATE_TYPES, RunView, State, first_line
 from headrace.errors import Cancelled, ResultError, TaskTimeout, UpstreamFailed
+from headrace.run_observers import active_observers, notify
 from headrace.secrets import redact
 from headrace.store import RunStore, get_store, utcnow
 
@@ -59,7 +60,7 @@ class TaskRun:
     """One call of a task, from creation to its final state."""
 
     __slots__ = ("task", "flow", "store", "id", "key", "args", "kwargs", "wait_for", "row", "state",
-                 "parameters", "now", "closed", "lock", "__weakref__")
+                 "parameters", "now", "closed", "lock", "ctx", "observers", "__weakref__")
 
     def __init__(self, task: TaskLike, args: tuple[Any, ...], kwargs: dict[str, Any],
                  wait_for: Iterable[Any] | None = None) -> None:
@@ -81,6 +82,8 @@ class TaskRun:
             "ended_at": None}
         self.closed = False
         self.lock = threading.Lock()
+        self.ctx: TaskRunContext | None = None
+        self.observers = self.flow.observers if self.flow else active_observers()
         if self.flow is not None:
             _LIVE.setdefault(self.flow.flow_run_id, set()).add(self)
         self._record("Pending", None, None)
@@ -97,7 +100,7 @@ class TaskRun:
             if self.closed:
                 return state
             self.state = state
-            self._record(name, message, self.row["state_type"])
+            self._record(name, message, self.row["state_type"], error)
         return state
 
     def close(self, name: str, message: str) -> None:
@@ -108,14 +111,17 @@ class TaskRun:
                 self._record(name, message, self.row["state_type"])
             self.closed = True
 
-    def _record(self, name: str, message: str | None, previous: str | None) -> None:
+    def _record(self, name: str, message: str | None, previous: str | None,
+                error: BaseException | None = None) -> None:
         at = self.now()
         row = self.row
         stype = _VALUES[name]
         row["state_type"], row["state_name"], row["state_message"] = stype, name, message
-        if stype == "RUNNING" and row["started_at"] is None:
+        started = stype == "RUNNING" and row["started_at"] is None
+        if started:
             row["started_at"] = at
-        if name in _TERMINAL_NAMES:
+        ended = name in _TERMINAL_NAMES
+        if ended:
             row["ended_at"] = at
             live = _LIVE.get(self.flow.flow_run_id) if self.flow is not None else None
             if live is not None:
@@ -124,6 +130,21 @@ class TaskRun:
         writer.state_change({"run_id": self.id, "run_kind": "task", "from_type": previous,
                              "to_type": stype, "to_name": name, "message": message, "at": at})
         writer.task_run(dict(row))
+        if self.observers and (started or ended):
+            self._observe(name, message, error, at, ended)
+
+    def _observe(self, name: str, message: str | None, error: BaseException | None, at: Any,
+                 ended: bool) -> None:
+        """Tell the run observers (headrace.run_observers) that this run started or ended."""
+        flow, task = self.flow, self.task
+        flow_run_id, flow_name = (flow.flow_run_id, flow.flow_name) if flow else (None, None)
+        if not ended:
+            notify(self.observers, "task_started", task_run_id=self.id, task_name=task.name, fn=task.fn,
+                   flow_run_id=flow_run_id, flow_name=flow_name, at=at)
+            return
+        notify(self.observers, "task_ended", task_run_id=self.id, task_name=task.name, fn=task.fn,
+               flow_run_id=flow_run_id, flow_name=flow_name, at=at, state=name, message=message, error=error,
+               lineage=self.ctx.lineage if self.ctx is not None else [])
 
     # -- execution -----------------------------------------------------------------------
     def execute(self) -> State:
@@ -136,6 +157,7 @@ class TaskRun:
                              self.store, tags=task.tags, task=task,
                              work_id=self.flow.work_id if self.flow else None)
         earlier = self.flow.reusable.get(self.key) if self.flow and self.key not in self.flow.completed else None
+        self.ctx = ctx  # its lineage list is shared by the attempts (dataclasses.replace keeps it)
         reused = self._reuse()
         if reused is not None:
             if earlier is not None:   # `headrace retry`: the reads were done by the earlier run
