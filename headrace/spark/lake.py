@@ -31,7 +31,8 @@ The contract both engines follow (``engine="spark"`` runs ``headrace.spark.lake_
   (``col=value/part-0.parquet``; null is ``__HIVE_DEFAULT_PARTITION__``), without the
   partition columns in the files. Each partition is published whole by one atomic replace of
   its ``part-0.parquet``, other data files in it are removed: a rerun replaces, never
-  duplicates; partitions the run has no rows for are left alone. ``publish`` does this.
+  duplicates; partitions the run has no good rows for are left alone (without
+  ``partition_by`` the target is one partition). ``publish`` does this.
 * **Counters** (``LakeResult``, and run metrics ``lake_<counter>`` updated while the job runs
   through ``LakeProgress``): ``files_read``, ``bytes_read`` (file sizes as stored),
   ``rows_read == good_rows + bad_rows``, ``bad_bytes`` (UTF-8 bytes of the bad lines, without

@@ -19,7 +19,7 @@ import pyarrow as pa
 from headrace.spark import reasons as R
 from headrace.spark.lake import LakeJob, LakeResult
 from headrace.spark.lakefiles import LakeFile, check_writable, list_files, local_copy, staging_dir
-from headrace.spark.lakesql import MASK_BITS, SQL_TYPES, typed_select
+from headrace.spark.lakesql import MASK_BITS, SQL_TYPES, is_strict_json, typed_select
 from headrace.spark.progress import LakeProgress
 from headrace.spark.publish import NULL_PARTITION, publish
 
@@ -77,7 +77,7 @@ def _create_staging(con: Any, job: LakeJob) -> None:
     cols = [f"{quote(n)} {SQL_TYPES[t]}" for n, t in job.types.items()]
     masks = [f"__hr_miss{i} BIGINT" for i in range(_masks(job))]
     con.execute("CREATE TABLE __hr_staged (" + ", ".join(
-        [*cols, "__hr_reason VARCHAR", "__hr_raw VARCHAR", *masks, "__hr_file INTEGER"]) + ")")
+        [*cols, "__hr_reason VARCHAR", "__hr_raw VARCHAR", *masks, "__hr_suspect BOOLEAN", "__hr_file INTEGER"]) + ")")
 
 
 def _masks(job: LakeJob) -> int:
@@ -98,6 +98,19 @@ def _load_file(con: Any, job: LakeJob, no: int, f: LakeFile, work: str) -> None:
             _load_lines_in_python(con, job, no, local)
         if damage is not None:
             _insert_bad(con, job, no, [(damage[0], damage[1])])
+    _settle_suspects(con, no)
+
+
+def _settle_suspects(con: Any, no: int) -> None:
+    """Lines DuckDB parsed with NaN/Infinity in them are invalid JSON; the others keep their verdict."""
+    rows = con.execute("SELECT rowid, __hr_raw FROM __hr_staged WHERE __hr_file = $1 AND __hr_suspect",
+                       [no]).fetchall()
+    invalid = [[R.INVALID_JSON, rowid] for rowid, raw in rows if not is_strict_json(raw)]
+    if invalid:
+        con.executemany("UPDATE __hr_staged SET __hr_reason = $1 WHERE rowid = $2", invalid)
+    if rows:
+        con.execute("UPDATE __hr_staged SET __hr_raw = NULL, __hr_suspect = false "
+                    "WHERE __hr_file = $1 AND __hr_suspect AND __hr_reason IS NULL", [no])
 
 
 def _load_lines_in_python(con: Any, job: LakeJob, no: int, local: str) -> None:
@@ -134,7 +147,7 @@ def _chunks(local: str) -> Any:
 def _insert_bad(con: Any, job: LakeJob, no: int, rows: list[tuple[str, str]]) -> None:
     masks = "".join(", 0" for _ in range(_masks(job)))
     nulls = ", ".join("NULL" for _ in job.types)
-    con.executemany(f"INSERT INTO __hr_staged VALUES ({nulls}, $2, $1{masks}, {int(no)})",
+    con.executemany(f"INSERT INTO __hr_staged VALUES ({nulls}, $2, $1{masks}, false, {int(no)})",
                     [list(r) for r in rows])
 
 
@@ -172,7 +185,8 @@ def _write_outputs(con: Any, job: LakeJob, files: list[LakeFile], stage: str) ->
         by = ", ".join(f"__hr_p{i}" for i in range(len(parts)))
         con.execute(f"COPY ({select}) TO $dest (FORMAT parquet, PARTITION_BY ({by}), OVERWRITE_OR_IGNORE)",
                     {"dest": good, "null": NULL_PARTITION})
-    else:
+    elif con.execute("SELECT count(*) FROM __hr_staged WHERE __hr_reason IS NULL").fetchone()[0]:
+        # No good row, nothing published: like a partition the run has no rows for.
         con.execute(f"COPY ({select}) TO $dest (FORMAT parquet)", {"dest": os.path.join(good, "data.parquet")})
     con.execute("CREATE TEMP TABLE __hr_files (no INTEGER, uri VARCHAR)")
     con.executemany("INSERT INTO __hr_files VALUES ($1, $2)", [[i, f.uri] for i, f in enumerate(files)])

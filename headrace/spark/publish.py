@@ -112,7 +112,9 @@ def _replace_partition(fs: Any, folder: str, files: list[str], stage: str) -> in
         fs.put_file(local, target)  # an object appears whole when its upload completes
     if fs.exists(folder):
         for other in fs.find(folder):
-            if other.rstrip("/") != target and not fsmod.hidden(other):
+            rel = other[len(folder.rstrip("/")) + 1:] if other.startswith(folder) else other
+            # Hidden ('.') and marker ('_') names are not data: the staging folder, _quarantine...
+            if other.rstrip("/") != target and not any(p.startswith((".", "_")) for p in rel.split("/")):
                 fs.rm(other)
     return size
 
