@@ -16,12 +16,13 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from headrace.cli import quality, runs, schedule, ui
+    from headrace.cli import lake, quality, runs, schedule, ui
 
     runs.register(cli)
     schedule.register(cli)
     quality.register(cli)
     ui.register(cli)  # after schedule: it adds the web page to `serve`
+    lake.register(cli)
 
 
 _register()
