@@ -280,9 +280,12 @@ def _write_staged(job: LakeJob, typed: Any, stage: str) -> None:
     keys = [F.hex(F.coalesce(F.col(c).cast("string"), F.lit(NULL_PARTITION))).alias(f"__hr_p{i}")
             for i, c in enumerate(parts)]
     good = good.select(*[F.col(n) for n in job.types if n not in parts], *keys)
-    writer = good.write.mode("overwrite")
     if parts:
-        writer = writer.partitionBy(*[f"__hr_p{i}" for i in range(len(parts))])
+        # Each partition's rows to one task: one file per partition, not one per (piece, partition).
+        by = [f"__hr_p{i}" for i in range(len(parts))]
+        writer = good.repartition(*by).write.mode("overwrite").partitionBy(*by)
+    else:
+        writer = good.write.mode("overwrite")
     writer.parquet(os.path.join(stage, "good"))
     bad = typed.where(F.col("__hr_reason").isNotNull()).select(
         F.col("__hr_source").alias("source_file"), F.col("__hr_raw").alias("raw"), F.col("__hr_reason").alias("reason"))
