@@ -19,6 +19,8 @@ from gx_cases import Case, datasets, sql_table  # noqa: E402
 from gx_check import Outcome, mismatch, run  # noqa: E402
 from gx_known import KNOWN  # noqa: E402
 
+import headrace.spark.quality  # noqa: E402,F401  (the Spark backend)
+
 gx_cases.GX_NAMES.setdefault("spark", frozenset({"spark"}))
 
 # Where headrace answers a GX case differently on Spark, as on the other SQL backends and for
