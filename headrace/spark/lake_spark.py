@@ -23,6 +23,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -251,11 +252,16 @@ def run_spark(job: LakeJob, progress: LakeProgress) -> LakeResult:
     with _Live(progress, counters), staging_dir(job.target) as stage:
         typed.persist()
         try:
+            started = time.perf_counter()
             _write_staged(job, typed, stage)
+            staged = time.perf_counter()
             _count(job, typed, files, result)
+            counted = time.perf_counter()
         finally:
             typed.unpersist()
         out = publish(stage, job.target, job.partition_by, str(job.quarantine), [f.uri for f in files])
+        log.debug("%s on Spark: typed and staged %.2f s, counted %.2f s, published %.2f s", job.name,
+                  staged - started, counted - staged, time.perf_counter() - counted)
     result.bytes_written, result.partitions, result.quarantine_files = (
         out.bytes_written, out.partitions, out.quarantine_files)
     return result

@@ -40,6 +40,7 @@ BASE_CONF: dict[str, str] = {
     "spark.sql.ansi.enabled": "true",
     "spark.sql.sources.partitionOverwriteMode": "dynamic",
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.ui.showConsoleProgress": "false",   # headrace shows its own progress
 }
 _LOCK = threading.Lock()
 
