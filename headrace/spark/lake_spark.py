@@ -43,6 +43,7 @@ log = logging.getLogger("headrace.spark")
 
 CHUNK_BYTES = 64 * 1024 * 1024   # a plain file is read by one task per this many bytes
 BATCH_LINES = 100_000            # lines typed by one DuckDB query inside a task
+LIVE_EVERY = 0.5                 # seconds between two looks at the running tasks' totals
 _COMPRESSED = (".gz", ".gzip")
 _SPARK_TYPES = {"int64": "bigint", "float64": "double", "string": "string", "bool": "boolean",
                 "date": "date", "timestamp": "timestamp"}
@@ -317,8 +318,8 @@ def _count(job: LakeJob, typed: Any, files: list[LakeFile], result: LakeResult) 
 class _Live:
     """Shows the tasks' running totals every half second while the Spark job runs."""
 
-    def __init__(self, progress: LakeProgress, counters: _Counters, every: float = 0.5) -> None:
-        self.progress, self.counters, self.every = progress, counters, every
+    def __init__(self, progress: LakeProgress, counters: _Counters) -> None:
+        self.progress, self.counters, self.every = progress, counters, LIVE_EVERY
         self._stop = threading.Event()
         # The run's context (flow and task run) goes with the thread, so its metrics are recorded.
         ctx = contextvars.copy_context()
