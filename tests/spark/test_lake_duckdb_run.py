@@ -180,3 +180,26 @@ def test_an_unwritable_s3_target_is_a_clear_error(tmp_path: Path, bucket: str) -
     lake = write_dirty_lake(str(tmp_path / "lake"), records=10, files=1)
     with pytest.raises(LakeJobError, match="not writable"):
         LakeJob(lake.pattern, SALES_SCHEMA, target="s3://no-such-bucket-here/x/").run()
+
+
+def test_the_run_page_links_to_the_live_lake_counters(tmp_path: Path) -> None:
+    import httpx
+
+    from headrace.ui import UIServer, UISettings
+
+    lake = write_dirty_lake(str(tmp_path / "lake"), records=100, files=1)
+
+    @flow
+    def with_lake() -> None:
+        LakeJob(lake.pattern, SALES_SCHEMA, sales_rules(), str(tmp_path / "wh")).run()
+
+    state = with_lake(return_state=True)
+    get_store().writer.flush()
+    srv = UIServer(UISettings(port=0, store_url=get_store().url)).start()
+    try:
+        with httpx.Client(base_url=srv.url, timeout=20) as client:
+            page = client.get(f"/runs/{state.run_id}").text
+            assert f'href="/lake?run={state.run_id}"' in page
+            assert f"{lake.good:,}" in client.get(f"/lake?run={state.run_id}").text
+    finally:
+        srv.stop()
