@@ -74,6 +74,14 @@ class _Builder:
         pattern, sql_type = (DATE_RE, "DATE") if typ == "date" else (TIMESTAMP_RE, "TIMESTAMPTZ")
         return f"TRY_CAST(CASE WHEN regexp_full_match({s}, {self.p(pattern)}) THEN {s} END AS {sql_type})"
 
+    def fits(self, k: int, name: str, typ: str) -> str:
+        """A cheap test that the field's value fits (most rows): ``problem`` runs only where it fails."""
+        e, col = f"__hr_v{k}", quote(name)
+        if typ == "float64":
+            return (f"({e} IS NULL OR ({col} IS NOT NULL AND isfinite({col}) AND (NOT {_is_int(e)} OR "
+                    f"coalesce(abs(TRY_CAST({e} AS HUGEINT)) <= {2 ** 53}, false))) OR {e} = 'null')")
+        return f"({e} IS NULL OR {col} IS NOT NULL OR {e} = 'null')"
+
     def problem(self, k: int, name: str, typ: str) -> str:
         """The field's reason, or NULL when its value fits (absent and null always fit)."""
         c, e = f"__hr_c{k}", f"__hr_v{k}"
@@ -124,25 +132,29 @@ def _line_kind(jt: str, line: str) -> str:
 
 
 def typed_select(types: dict[str, str], checks: Sequence[Any], lines: str) -> tuple[str, dict[str, Any]]:
-    """``SELECT <typed fields>, __hr_reason, __hr_raw, __hr_miss<i> FROM (lines)``, and its params.
+    """``SELECT <typed fields>, __hr_reason, __hr_raw, __hr_miss<i>, __hr_suspect, __hr_file FROM (lines)``.
 
 
-    ``lines`` is SQL of a relation with one VARCHAR column ``__hr_line`` (it may use ``$path``).
+    ``lines`` is SQL of a relation with a VARCHAR column ``__hr_line`` and an INTEGER ``__hr_file``
+    (the number of the file the line comes from), passed through.
     ``__hr_suspect`` marks the rows ``settle_suspects`` must look at (their raw line is kept).
     """
     b = _Builder(types, checks)
     names = list(types)
     ks = range(1, len(names) + 1)
     obj = "__hr_jt = 'OBJECT'"
-    # One json_extract per field with a literal path: DuckDB parses a constant path once (a
-    # list of paths or a bound parameter measured 2-4x slower). The path is the field name, escaped.
-    values = [f"CASE WHEN {obj} THEN json_extract(__hr_line, {_literal(_json_path(n))}) END AS __hr_v{k}"
-              for k, n in zip(ks, names, strict=True)]
+    # One parse for every field: json_extract with a literal list of paths (a bound parameter, or
+    # one call per field, measured slower). The paths are the field names, escaped.
+    paths = "[" + ", ".join(_literal(_json_path(n)) for n in names) + "]"
+    values = [f"__hr_vs[{k}] AS __hr_v{k}" for k in ks]
     firsts = [f"left(__hr_v{k}, 1) AS __hr_c{k}" for k in ks]
-    strings = [f"CASE WHEN __hr_c{k} = '\"' THEN __hr_v{k} ->> '$' END AS __hr_s{k}"
+    # A JSON string without escapes is its text between the quotes; the others are decoded.
+    strings = [f"CASE WHEN __hr_c{k} = '\"' THEN CASE WHEN contains(__hr_v{k}, '\\') THEN __hr_v{k} ->> '$' "
+               f"ELSE __hr_v{k}[2:-2] END END AS __hr_s{k}"
                for k, n in zip(ks, names, strict=True) if types[n] in ("string", "date", "timestamp")]
     typed = [b.value(k, n, types[n]) + " AS " + quote(n) for k, n in zip(ks, names, strict=True)]
     problems = [b.problem(k, n, types[n]) for k, n in zip(ks, names, strict=True)]
+    fits = [b.fits(k, n, types[n]) for k, n in zip(ks, names, strict=True)]
     # A record with as many keys as schema fields found has each key once: only the others are
     # checked for a duplicate (the distinct count is the costly part).
     present = "(" + " + ".join(f"(__hr_c{k} IS NOT NULL)::INTEGER" for k in ks) + ")"
@@ -152,6 +164,7 @@ def typed_select(types: dict[str, str], checks: Sequence[Any], lines: str) -> tu
                 f"WHEN NOT {obj} THEN {b.p(R.not_object(''))} || {_line_kind('__hr_jt', '__hr_line')} "
                 f"WHEN len(__hr_keys) > {present} AND len(__hr_keys) <> len(list_distinct(__hr_keys)) THEN "
                 f"{b.p(dup_before)} || {dup} || {b.p(dup_after)} "
+                f"WHEN {' AND '.join(fits)} THEN NULL "
                 f"ELSE coalesce({', '.join(problems)}) END")
     preds = [b.rule(e) for e in checks]
     reasons = [f"CASE WHEN {pred} THEN {b.p(R.rule_failed(e.name, e.columns))} END"
@@ -168,18 +181,20 @@ def typed_select(types: dict[str, str], checks: Sequence[Any], lines: str) -> tu
     mask_names = [f"__hr_miss{i}" for i in range(len(masks))]
     cols = ", ".join(quote(n) for n in names)
     sql = f"""
-WITH j AS (SELECT __hr_line, json_valid(__hr_line) AS __hr_ok FROM ({lines}) WHERE __hr_line IS NOT NULL),
+WITH j AS (SELECT __hr_line, __hr_file, json_valid(__hr_line) AS __hr_ok FROM ({lines})
+           WHERE __hr_line IS NOT NULL),
 k AS (SELECT *, CASE WHEN __hr_ok THEN json_keys(__hr_line) END AS __hr_keys, CASE WHEN NOT __hr_ok THEN NULL
                 WHEN left(__hr_line, 1) = '{{' THEN 'OBJECT' ELSE json_type(__hr_line) END AS __hr_jt FROM j),
-v AS (SELECT *, {', '.join(values)} FROM k),
+v0 AS (SELECT *, CASE WHEN {obj} THEN json_extract(__hr_line, {paths}) END AS __hr_vs FROM k),
+v AS (SELECT *, {', '.join(values)} FROM v0),
 c1 AS (SELECT *, {', '.join(firsts)} FROM v),
 s AS (SELECT *{''.join(', ' + x for x in strings)} FROM c1),
 f AS (SELECT *, {', '.join(typed)}, {', '.join(masks)} FROM s),
-c AS (SELECT __hr_line, __hr_ok, {cols}, {', '.join(mask_names)}, {contract} AS __hr_why FROM f),
+c AS (SELECT __hr_line, __hr_file, __hr_ok, {cols}, {', '.join(mask_names)}, {contract} AS __hr_why FROM f),
 r AS (SELECT *, coalesce(__hr_why, {rule_sql}) AS __hr_reason,
              __hr_ok AND regexp_matches(__hr_line, {b.p(SUSPECT_RE)}) AS __hr_suspect FROM c)
 SELECT {cols}, __hr_reason, CASE WHEN __hr_reason IS NOT NULL OR __hr_suspect THEN __hr_line END AS __hr_raw,
-       {', '.join(mask_names)}, __hr_suspect FROM r
+       {', '.join(mask_names)}, __hr_suspect, __hr_file FROM r
 WHERE __hr_ok OR trim(__hr_line, ' \t\r') <> ''"""
     return sql, b.q.params
 

@@ -60,11 +60,11 @@ def test_counters_reach_the_store_while_the_job_runs(tmp_path: Path, monkeypatch
 
     lake = write_dirty_lake(str(tmp_path / "lake"), records=600, files=3)
     seen: list[dict[str, Any]] = []
-    real = lake_duckdb._count_file
+    real = lake_duckdb._count_files
 
-    def count_then_look(con: Any, no: int, f: Any, result: Any) -> None:
-        real(con, no, f, result)
-        if no != 1:
+    def count_then_look(con: Any, first: int, batch: Any, result: Any) -> None:
+        real(con, first, batch, result)
+        if first != 1:
             return
         # after the second file the job pauses here until the page's data shows its counters
         deadline = time.monotonic() + 10
@@ -76,7 +76,8 @@ def test_counters_reach_the_store_while_the_job_runs(tmp_path: Path, monkeypatch
                 return
             time.sleep(0.05)
 
-    monkeypatch.setattr(lake_duckdb, "_count_file", count_then_look)
+    monkeypatch.setattr(lake_duckdb, "_count_files", count_then_look)
+    monkeypatch.setattr(lake_duckdb, "BATCH_BYTES", 1)  # one file per batch: the counters move per file
     monkeypatch.setattr("headrace.spark.progress.METRIC_EVERY", 0.0)
 
     @flow
