@@ -111,7 +111,7 @@ def _load_batch(con: Any, job: LakeJob, first: int, batch: list[LakeFile], work:
         try:
             con.execute(f"INSERT INTO __hr_staged {sql}", {**params, "paths": [c[0] for c in copies],
                                                              "first": first})
-        except duckdb.Error:  # the statement failed whole: nothing of the batch is staged
+        except duckdb.InvalidInputException:  # a file it cannot read as lines; nothing of the batch is staged
             for no, (f, (local, _)) in enumerate(zip(batch, copies, strict=True), start=first):
                 _load_file(con, job, no, f, local)
         for no, (_, damage) in enumerate(copies, start=first):
@@ -126,7 +126,7 @@ def _load_file(con: Any, job: LakeJob, no: int, f: LakeFile, local: str) -> None
     sql, params = typed_select(job.types, job.checks, _LINES)
     try:
         con.execute(f"INSERT INTO __hr_staged {sql}", {**params, "paths": [local], "first": no})
-    except duckdb.Error as exc:
+    except duckdb.InvalidInputException as exc:  # invalid UTF-8, a line it would cut in two
         log.info("%s: DuckDB's line reader refused it (%s); reading its lines in Python",
                  f.uri, str(exc).splitlines()[0])
         _load_lines_in_python(con, job, no, local)
