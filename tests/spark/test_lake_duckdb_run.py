@@ -204,3 +204,19 @@ def test_the_run_page_links_to_the_live_lake_counters(tmp_path: Path) -> None:
             assert f"{lake.good:,}" in client.get(f"/lake?run={state.run_id}").text
     finally:
         srv.stop()
+
+
+def test_the_demo_lake_stage_prints_its_counters(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+    import sys
+
+    demo_file = Path(__file__).resolve().parents[2] / "demo" / "sales_etl.py"
+    spec = importlib.util.spec_from_file_location("headrace_demo_lake_stage", demo_file)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    counters = module.sales_lake(folder=str(tmp_path), records=2000)
+    assert counters["rows_read"] == 2000 == counters["good_rows"] + counters["bad_rows"]
+    assert counters["bad_rows"] == 40 and counters["bytes_written"] > 0
+    assert "lake stage: files_read 4, " in capsys.readouterr().out
