@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from rich.table import Table
 
@@ -43,7 +45,8 @@ def run_cmd(target: str, engine: str | None, spark_master: str | None, progress:
 
     job = _load_job(target)
     assert isinstance(job, LakeJob)
-    changes = {k: v for k, v in (("engine", engine), ("spark_master", spark_master)) if v is not None}
+    changes: dict[str, Any] = {k: v for k, v in (("engine", engine), ("spark_master", spark_master))
+                               if v is not None}
     if changes:
         job = dataclasses.replace(job, **changes)
     holder = []

@@ -41,14 +41,19 @@ def _is_int(e: str) -> str:
     return f"(NOT (contains({e}, '.') OR contains({e}, 'e') OR contains({e}, 'E')))"
 
 
+# The first character of a value's JSON text as a code point (ord() is measured far cheaper than
+# taking a one-character string): '"' 34, 't' 116, 'f' 102, 'n' 110, '{' 123, '[' 91.
+QUOTE, TRUE_OR_FALSE, NULL_N, OBJECT, ARRAY = "34", "(116, 102)", "110", "123", "91"
+
+
 def _kind(c: str, e: str) -> str:
-    """The contract's kind name of JSON text ``e`` whose first character is ``c``."""
-    return (f"CASE WHEN {c} = '\"' THEN 'string' WHEN {c} IN ('t', 'f') THEN 'boolean' WHEN {c} = 'n' "
-            f"THEN 'null' WHEN {c} = '{{' THEN 'object' WHEN {c} = '[' THEN 'array' WHEN {_is_int(e)} "
-            f"THEN 'integer' ELSE 'float' END")
+    """The contract's kind name of JSON text ``e`` whose first character's code is ``c``."""
+    return (f"CASE WHEN {c} = {QUOTE} THEN 'string' WHEN {c} IN {TRUE_OR_FALSE} THEN 'boolean' WHEN {c} = "
+            f"{NULL_N} THEN 'null' WHEN {c} = {OBJECT} THEN 'object' WHEN {c} = {ARRAY} THEN 'array' "
+            f"WHEN {_is_int(e)} THEN 'integer' ELSE 'float' END")
 
 
-_NUMBER = "NOT ({c} IN ('\"', 't', 'f', 'n', '{{', '['))"
+_NUMBER = "NOT ({c} IN (34, 116, 102, 110, 123, 91))"
 
 
 class _Builder:
@@ -70,9 +75,17 @@ class _Builder:
         if typ == "string":
             return s
         if typ == "bool":
-            return f"CASE WHEN {c} IN ('t', 'f') THEN {e} = 'true' END"
+            return f"CASE WHEN {c} IN {TRUE_OR_FALSE} THEN {e} = 'true' END"
         pattern, sql_type = (DATE_RE, "DATE") if typ == "date" else (TIMESTAMP_RE, "TIMESTAMPTZ")
         return f"TRY_CAST(CASE WHEN regexp_full_match({s}, {self.p(pattern)}) THEN {s} END AS {sql_type})"
+
+    def fits(self, k: int, name: str, typ: str) -> str:
+        """A cheap test that the field's value fits (most rows): ``problem`` runs only where it fails."""
+        e, col = f"__hr_v{k}", quote(name)
+        if typ == "float64":
+            return (f"({e} IS NULL OR ({col} IS NOT NULL AND isfinite({col}) AND (NOT {_is_int(e)} OR "
+                    f"coalesce(abs(TRY_CAST({e} AS HUGEINT)) <= {2 ** 53}, false))) OR {e} = 'null')")
+        return f"({e} IS NULL OR {col} IS NOT NULL OR {e} = 'null')"
 
     def problem(self, k: int, name: str, typ: str) -> str:
         """The field's reason, or NULL when its value fits (absent and null always fit)."""
@@ -91,10 +104,10 @@ class _Builder:
                     f"WHEN {number} THEN CASE WHEN NOT isfinite({col}) THEN "
                     f"{self.p(R.out_of_range(name))} END ELSE {kind_msg} END")
         if typ in ("string", "bool"):
-            ok = f"{c} = '\"'" if typ == "string" else f"{c} IN ('t', 'f')"
+            ok = f"{c} = {QUOTE}" if typ == "string" else f"{c} IN {TRUE_OR_FALSE}"
             return head + f"WHEN {ok} THEN NULL ELSE {kind_msg} END"
         bad = R.bad_date(name) if typ == "date" else R.bad_timestamp(name)
-        return (head + f"WHEN {c} <> '\"' THEN {kind_msg} WHEN {col} IS NULL THEN "
+        return (head + f"WHEN {c} <> {QUOTE} THEN {kind_msg} WHEN {col} IS NULL THEN "
                 f"{self.p(bad)} END")
 
     def rule(self, e: Any) -> str:
@@ -124,25 +137,29 @@ def _line_kind(jt: str, line: str) -> str:
 
 
 def typed_select(types: dict[str, str], checks: Sequence[Any], lines: str) -> tuple[str, dict[str, Any]]:
-    """``SELECT <typed fields>, __hr_reason, __hr_raw, __hr_miss<i> FROM (lines)``, and its params.
+    """``SELECT <typed fields>, __hr_reason, __hr_raw, __hr_miss<i>, __hr_suspect, __hr_file FROM (lines)``.
 
 
-    ``lines`` is SQL of a relation with one VARCHAR column ``__hr_line`` (it may use ``$path``).
+    ``lines`` is SQL of a relation with a VARCHAR column ``__hr_line`` and an INTEGER ``__hr_file``
+    (the number of the file the line comes from), passed through.
     ``__hr_suspect`` marks the rows ``settle_suspects`` must look at (their raw line is kept).
     """
     b = _Builder(types, checks)
     names = list(types)
     ks = range(1, len(names) + 1)
     obj = "__hr_jt = 'OBJECT'"
-    # One json_extract per field with a literal path: DuckDB parses a constant path once (a
-    # list of paths or a bound parameter measured 2-4x slower). The path is the field name, escaped.
-    values = [f"CASE WHEN {obj} THEN json_extract(__hr_line, {_literal(_json_path(n))}) END AS __hr_v{k}"
-              for k, n in zip(ks, names, strict=True)]
-    firsts = [f"left(__hr_v{k}, 1) AS __hr_c{k}" for k in ks]
-    strings = [f"CASE WHEN __hr_c{k} = '\"' THEN __hr_v{k} ->> '$' END AS __hr_s{k}"
+    # One parse for every field: json_extract with a literal list of paths (a bound parameter, or
+    # one call per field, measured slower). The paths are the field names, escaped.
+    paths = "[" + ", ".join(_literal(_json_path(n)) for n in names) + "]"
+    values = [f"__hr_vs[{k}] AS __hr_v{k}" for k in ks]
+    firsts = [f"ord(__hr_v{k}) AS __hr_c{k}" for k in ks]
+    # A JSON string without escapes is its text between the quotes; the others are decoded.
+    strings = [f"CASE WHEN __hr_c{k} = {QUOTE} THEN CASE WHEN contains(__hr_v{k}, '\\') THEN __hr_v{k} ->> '$' "
+               f"ELSE __hr_v{k}[2:-2] END END AS __hr_s{k}"
                for k, n in zip(ks, names, strict=True) if types[n] in ("string", "date", "timestamp")]
     typed = [b.value(k, n, types[n]) + " AS " + quote(n) for k, n in zip(ks, names, strict=True)]
     problems = [b.problem(k, n, types[n]) for k, n in zip(ks, names, strict=True)]
+    fits = [b.fits(k, n, types[n]) for k, n in zip(ks, names, strict=True)]
     # A record with as many keys as schema fields found has each key once: only the others are
     # checked for a duplicate (the distinct count is the costly part).
     present = "(" + " + ".join(f"(__hr_c{k} IS NOT NULL)::INTEGER" for k in ks) + ")"
@@ -150,8 +167,10 @@ def typed_select(types: dict[str, str], checks: Sequence[Any], lines: str) -> tu
     dup_before, dup_after = R.duplicate_key("@").split("@")
     contract = (f"CASE WHEN NOT __hr_ok THEN {b.p(R.INVALID_JSON)} "
                 f"WHEN NOT {obj} THEN {b.p(R.not_object(''))} || {_line_kind('__hr_jt', '__hr_line')} "
-                f"WHEN len(__hr_keys) > {present} AND len(__hr_keys) <> len(list_distinct(__hr_keys)) THEN "
+                f"WHEN CASE WHEN len(__hr_keys) > {present} THEN len(__hr_keys) <> len(list_distinct(__hr_keys)) "
+                f"ELSE false END THEN "
                 f"{b.p(dup_before)} || {dup} || {b.p(dup_after)} "
+                f"WHEN {' AND '.join(fits)} THEN NULL "
                 f"ELSE coalesce({', '.join(problems)}) END")
     preds = [b.rule(e) for e in checks]
     reasons = [f"CASE WHEN {pred} THEN {b.p(R.rule_failed(e.name, e.columns))} END"
@@ -168,18 +187,21 @@ def typed_select(types: dict[str, str], checks: Sequence[Any], lines: str) -> tu
     mask_names = [f"__hr_miss{i}" for i in range(len(masks))]
     cols = ", ".join(quote(n) for n in names)
     sql = f"""
-WITH j AS (SELECT __hr_line, json_valid(__hr_line) AS __hr_ok FROM ({lines}) WHERE __hr_line IS NOT NULL),
+WITH j AS (SELECT __hr_line, __hr_file, json_valid(__hr_line) AS __hr_ok FROM ({lines})
+           WHERE __hr_line IS NOT NULL),
 k AS (SELECT *, CASE WHEN __hr_ok THEN json_keys(__hr_line) END AS __hr_keys, CASE WHEN NOT __hr_ok THEN NULL
                 WHEN left(__hr_line, 1) = '{{' THEN 'OBJECT' ELSE json_type(__hr_line) END AS __hr_jt FROM j),
-v AS (SELECT *, {', '.join(values)} FROM k),
+v0 AS (SELECT *, CASE WHEN {obj} THEN json_extract(__hr_line, {paths}) END AS __hr_vs FROM k),
+v AS (SELECT *, {', '.join(values)} FROM v0),
 c1 AS (SELECT *, {', '.join(firsts)} FROM v),
 s AS (SELECT *{''.join(', ' + x for x in strings)} FROM c1),
 f AS (SELECT *, {', '.join(typed)}, {', '.join(masks)} FROM s),
-c AS (SELECT __hr_line, __hr_ok, {cols}, {', '.join(mask_names)}, {contract} AS __hr_why FROM f),
+c AS (SELECT __hr_line, __hr_file, __hr_ok, {cols}, {', '.join(mask_names)}, {contract} AS __hr_why FROM f),
 r AS (SELECT *, coalesce(__hr_why, {rule_sql}) AS __hr_reason,
-             __hr_ok AND regexp_matches(__hr_line, {b.p(SUSPECT_RE)}) AS __hr_suspect FROM c)
+             CASE WHEN __hr_ok AND (contains(lower(__hr_line), 'nan') OR contains(lower(__hr_line), 'inf'))
+                  THEN regexp_matches(__hr_line, {b.p(SUSPECT_RE)}) ELSE false END AS __hr_suspect FROM c)
 SELECT {cols}, __hr_reason, CASE WHEN __hr_reason IS NOT NULL OR __hr_suspect THEN __hr_line END AS __hr_raw,
-       {', '.join(mask_names)}, __hr_suspect FROM r
+       {', '.join(mask_names)}, __hr_suspect, __hr_file FROM r
 WHERE __hr_ok OR trim(__hr_line, ' \t\r') <> ''"""
     return sql, b.q.params
 

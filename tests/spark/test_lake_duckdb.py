@@ -336,3 +336,13 @@ def test_spark_not_installed_names_the_extra(tmp_path: Path, monkeypatch: pytest
     job = LakeJob(str(src), SCHEMA, target=str(tmp_path / "wh"), engine="spark")
     with pytest.raises(ConfigError, match=r"pip install 'headrace\[spark\]'"):
         job.run()
+
+
+def test_the_spark_part_imports_without_pyspark() -> None:
+    import subprocess
+    import sys
+
+    code = ("import json, sys; sys.modules['pyspark'] = None; import headrace.spark as s; "
+            "print(json.dumps(sorted(n for n in s.__all__ if hasattr(s, n))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert {"LakeJob", "LakeResult", "LakeJobError", "QUARANTINE_SCHEMA"} <= set(json.loads(out.stdout))

@@ -60,11 +60,11 @@ def test_counters_reach_the_store_while_the_job_runs(tmp_path: Path, monkeypatch
 
     lake = write_dirty_lake(str(tmp_path / "lake"), records=600, files=3)
     seen: list[dict[str, Any]] = []
-    real = lake_duckdb._count_file
+    real = lake_duckdb._count_files
 
-    def count_then_look(con: Any, no: int, f: Any, result: Any) -> None:
-        real(con, no, f, result)
-        if no != 1:
+    def count_then_look(con: Any, first: int, batch: Any, result: Any) -> None:
+        real(con, first, batch, result)
+        if first != 1:
             return
         # after the second file the job pauses here until the page's data shows its counters
         deadline = time.monotonic() + 10
@@ -76,7 +76,8 @@ def test_counters_reach_the_store_while_the_job_runs(tmp_path: Path, monkeypatch
                 return
             time.sleep(0.05)
 
-    monkeypatch.setattr(lake_duckdb, "_count_file", count_then_look)
+    monkeypatch.setattr(lake_duckdb, "_count_files", count_then_look)
+    monkeypatch.setattr(lake_duckdb, "BATCH_BYTES", 1)  # one file per batch: the counters move per file
     monkeypatch.setattr("headrace.spark.progress.METRIC_EVERY", 0.0)
 
     @flow
@@ -180,3 +181,42 @@ def test_an_unwritable_s3_target_is_a_clear_error(tmp_path: Path, bucket: str) -
     lake = write_dirty_lake(str(tmp_path / "lake"), records=10, files=1)
     with pytest.raises(LakeJobError, match="not writable"):
         LakeJob(lake.pattern, SALES_SCHEMA, target="s3://no-such-bucket-here/x/").run()
+
+
+def test_the_run_page_links_to_the_live_lake_counters(tmp_path: Path) -> None:
+    import httpx
+
+    from headrace.ui import UIServer, UISettings
+
+    lake = write_dirty_lake(str(tmp_path / "lake"), records=100, files=1)
+
+    @flow
+    def with_lake() -> None:
+        LakeJob(lake.pattern, SALES_SCHEMA, sales_rules(), str(tmp_path / "wh")).run()
+
+    state = with_lake(return_state=True)
+    get_store().writer.flush()
+    srv = UIServer(UISettings(port=0, store_url=get_store().url)).start()
+    try:
+        with httpx.Client(base_url=srv.url, timeout=20) as client:
+            page = client.get(f"/runs/{state.run_id}").text
+            assert f'href="/lake?run={state.run_id}"' in page
+            assert f"{lake.good:,}" in client.get(f"/lake?run={state.run_id}").text
+    finally:
+        srv.stop()
+
+
+def test_the_demo_lake_stage_prints_its_counters(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+    import sys
+
+    demo_file = Path(__file__).resolve().parents[2] / "demo" / "sales_etl.py"
+    spec = importlib.util.spec_from_file_location("headrace_demo_lake_stage", demo_file)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    counters = module.sales_lake(folder=str(tmp_path), records=2000)
+    assert counters["rows_read"] == 2000 == counters["good_rows"] + counters["bad_rows"]
+    assert counters["bad_rows"] == 40 and counters["bytes_written"] > 0
+    assert "lake stage: files_read 4, " in capsys.readouterr().out
