@@ -110,7 +110,7 @@ class PieceReader:
     def __init__(self, job: LakeJob, pieces: list[Piece], counters: _Counters) -> None:
         self.pieces = pieces
         self.schema = arrow_schema(job.types)
-        self.sql, self.params = typed_select(job.types, job.checks, "SELECT __hr_line FROM __hr_chunk")
+        self.sql, self.params = typed_select(job.types, job.checks, "SELECT __hr_line, __hr_file FROM __hr_chunk")
         self.masks = (len(job.types) + MASK_BITS - 1) // MASK_BITS
         self.counters = counters
 
@@ -160,13 +160,14 @@ class PieceReader:
             yield self._bad(piece, bad)
         if not good:
             return
-        con.register("__hr_chunk", pa.table({"__hr_line": pa.array(good, pa.string())}))
+        con.register("__hr_chunk", pa.table({"__hr_line": pa.array(good, pa.string()),
+                                             "__hr_file": pa.array([piece.no] * len(good), pa.int32())}))
         try:
             table = con.sql(self.sql, params=self.params).to_arrow_table()
         finally:
             con.unregister("__hr_chunk")
         self.counters.rows.add(table.num_rows)
-        table = settle_suspects(table)
+        table = settle_suspects(table.drop_columns(["__hr_file"]))
         source = pa.array([piece.file.uri] * table.num_rows, pa.string())
         table = table.append_column("__hr_source", source).cast(self.schema)
         yield from table.to_batches()
