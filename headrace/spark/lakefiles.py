@@ -13,14 +13,15 @@ import posixpath
 import shutil
 import tempfile
 import uuid
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from headrace.errors import DataFileError
 from headrace.io import fs as fsmod
-from headrace.io._compressed import cut_damage, gunzip, is_compressed
+from headrace.io._compressed import is_compressed
 
 
 @dataclass(frozen=True)
@@ -79,20 +80,73 @@ def local_copy(f: LakeFile, workdir: str) -> Iterator[tuple[str, tuple[str, str]
         fetched = True
     damage = None
     if is_compressed(f.path):
-        with open(local, "rb") as fh:
-            data, problem = cut_damage(*gunzip(fh.read(), f.uri))
+        out = os.path.join(workdir, "gunzip-" + uuid.uuid4().hex[:12])
+        with open(local, "rb") as src, open(out, "w+b") as dst:
+            damage = gunzip_stream(src, dst, f.uri)
         if fetched:
             os.remove(local)
-        local, fetched = os.path.join(workdir, "gunzip-" + uuid.uuid4().hex[:12]), True
-        with open(local, "wb") as out:
-            out.write(data)
-        del data
-        damage = None if problem is None else (problem[1], problem[2])
+        local, fetched = out, True
     try:
         yield local, damage
     finally:
         if fetched and os.path.exists(local):
             os.remove(local)
+
+
+_CHUNK = 1 << 20
+
+
+def gunzip_stream(src: IO[bytes], dst: IO[bytes], name: str) -> tuple[str, str] | None:
+    """Decompress every gzip member of ``src`` into ``dst`` a chunk at a time (memory stays flat).
+
+    A file cut short or corrupt keeps the whole lines before the damage; the partial last line
+    is returned as ``(raw, reason)`` with ``headrace.io._compressed``'s reason (file, offsets).
+    """
+    d, started, pos, member_start = zlib.decompressobj(wbits=31), False, 0, 0
+    written, last_newline, lines = 0, 0, 0
+    problem = None
+
+    def emit(data: bytes) -> None:
+        nonlocal written, last_newline, lines
+        if data:
+            dst.write(data)
+            at = data.rfind(b"\n")
+            if at >= 0:
+                last_newline, lines = written + at + 1, lines + data.count(b"\n")
+            written += len(data)
+
+    while problem is None:
+        chunk = src.read(_CHUNK)
+        if not chunk:
+            break
+        while chunk and problem is None:
+            if not started:
+                if not chunk.strip(b"\0"):
+                    chunk = b""  # padding after the last member
+                    break
+                started, member_start = True, pos
+            try:
+                emit(d.decompress(chunk))
+            except zlib.error as exc:
+                problem = f"corrupt compressed file {name}: {exc} (compressed byte offset {member_start} to {pos})"
+                break
+            pos += len(chunk) - len(d.unused_data)
+            chunk = d.unused_data
+            if d.eof:
+                emit(d.flush())
+                d, started = zlib.decompressobj(wbits=31), False
+    if problem is None and started:
+        problem = (f"truncated compressed file {name}: its gzip stream ends at compressed byte offset "
+                   f"{pos} before its end marker")
+    if problem is None:
+        return None
+    # cut_damage's rule: the whole lines before the damage stay, the partial last line is one bad row
+    dst.flush()
+    dst.seek(last_newline)
+    tail = dst.read(1000) if dst.readable() else b""
+    dst.truncate(last_newline)
+    reason = (f"{problem}; the records before line {lines + 1} (decompressed byte {last_newline}) are kept")
+    return tail.decode("utf-8", errors="backslashreplace"), reason
 
 
 def check_writable(url: str, what: str) -> None:

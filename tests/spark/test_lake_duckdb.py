@@ -346,3 +346,35 @@ def test_the_spark_part_imports_without_pyspark() -> None:
             "print(json.dumps(sorted(n for n in s.__all__ if hasattr(s, n))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert {"LakeJob", "LakeResult", "LakeJobError", "QUARANTINE_SCHEMA"} <= set(json.loads(out.stdout))
+
+
+def _gzip_cases() -> dict[str, bytes]:
+    import random
+
+    rng = random.Random(3)
+    lines = b"".join(b'{"id": %d, "name": "%s"}\n' % (i, b"x" * rng.randint(0, 300)) for i in range(20000))
+    whole = gzip.compress(lines)
+    corrupt = bytearray(whole)
+    corrupt[len(whole) // 2] ^= 0xFF
+    cases = {"whole": whole, "two members": whole + gzip.compress(b'{"id": -1}\n'), "padded": whole + b"\0" * 64,
+             "empty": b"", "corrupt": bytes(corrupt)}
+    cases.update({f"cut at {cut}": whole[:cut] for cut in (10, len(whole) // 3, len(whole) - 3)})
+    return cases
+
+
+@pytest.mark.parametrize("case", sorted(_gzip_cases()))
+def test_streamed_gunzip_keeps_and_reports_what_issue_8_does(case: str) -> None:
+    """The lake decompresses a chunk at a time; the lines kept and the damage reported are read_files'."""
+    import io as _io
+    import tempfile
+
+    from headrace.io._compressed import cut_damage, gunzip
+    from headrace.spark.lakefiles import gunzip_stream
+
+    raw = _gzip_cases()[case]
+    data, damage = cut_damage(*gunzip(raw, "lake/f.gz"))
+    with tempfile.TemporaryFile() as dst:
+        got = gunzip_stream(_io.BytesIO(raw), dst, "lake/f.gz")
+        dst.seek(0)
+        assert dst.read() == data
+    assert got == (None if damage is None else (damage[1], damage[2]))
