@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: demo test lint typecheck pytest postgres browser bench clean
+.PHONY: demo test lint typecheck pytest postgres browser java bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -33,7 +33,16 @@ browser:
 	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
 	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver)
 
-pytest: $(STAMP) postgres browser
+# The Spark tests need a Java 17+ runtime (Debian's; PySpark never downloads one). JAVA_HOME, when
+# unset, is the JDK that `java` on PATH belongs to, so PySpark and `java` agree.
+java:
+	@java -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])' || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q openjdk-17-jre-headless)
+
+JAVA_HOME ?= $(shell j=$$(command -v java 2>/dev/null) && dirname "$$(dirname "$$(readlink -f "$$j")")")
+export JAVA_HOME
+
+pytest: $(STAMP) postgres browser java
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck pytest

@@ -8,7 +8,9 @@ over the first half of 2024, some of them dirty on purpose (no customer, zero or
 negative quantity or price, unknown regions, duplicated orders). The flow then
 extracts one date range with bound parameters, transforms it, loads it into
 ``demo/data/warehouse.duckdb`` (table ``fact_sales``) and prints a summary read
-back from the run store.
+back from the run store. A second flow, the lake stage (``sales_lake``), writes a small dirty
+NDJSON lake under ``demo/data/lake/raw`` and runs ``headrace.spark.LakeJob`` on DuckDB over it:
+clean Parquet partitioned by day, bad lines quarantined with their reasons, counters printed.
 """
 
 from __future__ import annotations
@@ -305,6 +307,28 @@ def _as_date(value: date | str) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value)
 
 
+# -- the lake stage: raw NDJSON in a lake to partitioned Parquet, bad rows kept ----------------------
+
+LAKE_DIR = DATA_DIR / "lake"
+
+
+@flow(name="Sales lake to warehouse")
+def sales_lake(folder: str = str(LAKE_DIR), records: int = 20_000) -> dict[str, int]:
+    """Write a small dirty NDJSON lake (2% bad lines) and run the lake job on DuckDB over it."""
+    from headrace.spark import LakeJob
+    from headrace.spark.testing import SALES_SCHEMA, sales_rules, write_dirty_lake
+
+    lake = write_dirty_lake(os.path.join(folder, "raw"), records=records, files=4)
+    job = LakeJob(lake.pattern, SALES_SCHEMA, sales_rules(), os.path.join(folder, "warehouse", "sales"),
+                  partition_by=["order_date"], quarantine=os.path.join(folder, "warehouse", "_quarantine"),
+                  name="sales-lake")
+    result = job.run()
+    counters = {k: getattr(result, k) for k in ("files_read", "bytes_read", "rows_read", "good_rows", "bad_rows",
+                                                "bad_bytes", "bytes_written")}
+    print("lake stage: " + ", ".join(f"{k} {v:,}" for k, v in counters.items()), flush=True)
+    return counters
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--start-date", type=date.fromisoformat, default=date(2024, 2, 1))
@@ -324,7 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     print(openlineage_summary(events_before), flush=True)
     print_lineage(str(WAREHOUSE_DB))
     print(f"\nSee this run in the web page: {ui_command(str(state.run_id))}", flush=True)
-    return 0 if state.is_completed() else 1
+    lake: State = sales_lake(return_state=True)  # type: ignore
+    print(f"See the lake job's counters: {ui_command(str(lake.run_id))} (then Lake jobs)", flush=True)
+    return 0 if state.is_completed() and lake.is_completed() else 1
 
 
 def print_lineage(warehouse: str) -> None:

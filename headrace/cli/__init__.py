@@ -16,13 +16,14 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from headrace.cli import lineage, openlineage, quality, runs, schedule, ui
+    from headrace.cli import lake, lineage, openlineage, quality, runs, schedule, ui
 
     runs.register(cli)
     schedule.register(cli)
     quality.register(cli)
     lineage.register(cli)
     ui.register(cli)  # after schedule: it adds the web page to `serve`
+    lake.register(cli)
     openlineage.register(cli)  # last: it adds `send` to the `lineage` group
 
 

@@ -1,0 +1,53 @@
+"""The Spark lake job as a task: metrics and datasets recorded, counters moving while it runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from headrace import flow
+from headrace.spark import LakeJob
+from headrace.spark.progress import LakeProgress
+from headrace.spark.testing import SALES_SCHEMA, sales_rules, write_dirty_lake
+from headrace.store import get_store
+
+
+def test_in_a_flow_the_spark_job_records_metrics_and_datasets(spark: Any, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from headrace.spark import lake_spark
+
+    lake = write_dirty_lake(str(tmp_path / "lake"), records=2_000, files=2)
+    monkeypatch.setattr(lake_spark, "CHUNK_BYTES", 25_013)     # ~20 tasks finishing one after another
+    monkeypatch.setattr(lake_spark, "LIVE_EVERY", 0.02)
+    seen: list[dict[str, int]] = []
+    real = LakeProgress.update
+
+    def watch(self: LakeProgress, **counters: int) -> None:
+        seen.append(dict(counters))
+        real(self, **counters)
+
+    monkeypatch.setattr(LakeProgress, "update", watch)
+    job = LakeJob(lake.pattern, SALES_SCHEMA, sales_rules(), str(tmp_path / "wh"), partition_by=["order_date"],
+                  name="sales-lake-spark", engine="spark", spark_master="local[2]")
+
+    @flow
+    def nightly() -> int:
+        return job.run().good_rows
+
+    state = nightly(return_state=True)
+    assert state.is_completed() and state.result() == lake.good
+    store = get_store()
+    store.writer.flush()
+    assert [(t["task_name"], t["state_type"]) for t in store.list_task_runs(str(state.run_id))] == [
+        ("sales-lake-spark", "COMPLETED")]
+    last = {m["name"]: m["value"] for m in store.get_metrics(str(state.run_id))}
+    assert (last["lake_rows_read"], last["lake_good_rows"], last["lake_bad_rows"]) == (lake.rows, lake.good, lake.bad)
+    assert last["lake_bad_bytes"] == lake.bad_bytes and last["lake_backlog_bytes"] == 0
+    kinds = {(r["direction"], r["kind"]) for r in store.get_dataset_io(str(state.run_id))}
+    assert kinds == {("input", "file"), ("output", "parquet"), ("output", "quarantine")}
+    total = sum(Path(f).stat().st_size for f in lake.files)
+    partial = [u["bytes_read"] for u in seen if 0 < u.get("bytes_read", 0) < total]
+    assert partial, f"no update while the tasks ran: {seen}"
+    assert partial == sorted(partial)      # the backlog only shrinks
