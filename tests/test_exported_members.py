@@ -10,7 +10,7 @@ import pytest
 
 import headrace
 
-PARTS = ["headrace.engine", "headrace.store", "headrace.ui"]
+PARTS = ["headrace.engine", "headrace.spark", "headrace.store", "headrace.ui"]
 
 
 def test_every_top_level_name_imports() -> None:

@@ -99,6 +99,7 @@ class DaskTaskRunner(TaskRunner):
         if target is None:
             kwargs = {**DEFAULT_CLUSTER, **self.cluster_kwargs}
             kwargs["scheduler_kwargs"] = {"allowed_failures": 0, **kwargs.get("scheduler_kwargs", {})}
+            _silence(kwargs.get("silence_logs", logging.WARNING))
             try:
                 self._cluster = target = distributed.LocalCluster(**kwargs)
             except Exception as exc:
@@ -196,6 +197,15 @@ class DaskTaskRunner(TaskRunner):
             _outside_runs(client.close)
         if cluster is not None:
             _outside_runs(cluster.close)
+
+
+def _silence(level: int | bool) -> None:
+    """What LocalCluster's ``silence_logs`` promises (its lifecycle lines below WARNING not shown),
+    also for handlers of this process (the CLI's), which Dask's own setting does not reach."""
+    if level:
+        cluster_log = logging.getLogger("distributed")
+        if cluster_log.getEffectiveLevel() < int(level):
+            cluster_log.setLevel(int(level))
 
 
 def _outside_runs(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

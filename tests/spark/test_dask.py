@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -341,3 +343,35 @@ def test_cancelling_the_flow_run_ends_its_task_run_and_fences_the_body(dask_addr
     assert marker.read_text().startswith("refused:")  # the body went on, but could not load
     assert not read_sql("SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'late'",
                         url)["n"][0]
+
+
+SCRIPT = '''
+import os
+from headrace import DaskTaskRunner, flow, task
+
+OFFSET = 40
+
+@task
+def shifted(x: int) -> int:
+    return x + OFFSET
+
+@flow(task_runner=DaskTaskRunner(address=os.environ["TEST_DASK_ADDRESS"]))
+def pipeline() -> list[int]:
+    return [f.result() for f in shifted.map(range(3))]
+
+if __name__ == "__main__":
+    print(pipeline())
+'''
+
+
+def test_tasks_of_a_script_run_as_main_reach_workers_that_cannot_import_it(
+        dask_address: str, tmp_path: Path, headrace_home: Path) -> None:
+    script = tmp_path / "nightly.py"
+    script.write_text(SCRIPT)
+    env = {**os.environ, "TEST_DASK_ADDRESS": dask_address, "HEADRACE_HOME": str(headrace_home)}
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[40, 41, 42]"
+    (run,) = get_store().list_flow_runs()
+    assert run["state_name"] == "Completed"
