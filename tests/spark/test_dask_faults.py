@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+
 import pandas as pd
 import psutil
 import pytest
