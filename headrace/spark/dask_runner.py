@@ -18,6 +18,7 @@ import logging
 import pickle
 import threading
 import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import CancelledError
@@ -74,7 +75,10 @@ class DaskTaskRunner(TaskRunner):
         self._cluster: Any = None
         self._connect_lock = threading.Lock()
         self._running: set[str] = set()
-        self._closed = False
+        # Cancel events of the flow-run attempts served so far, and of those the runner was shut
+        # down for: a body still retrying for a finished attempt must not start a new cluster.
+        self._events: weakref.WeakSet[threading.Event] = weakref.WeakSet()
+        self._retired: weakref.WeakSet[threading.Event] = weakref.WeakSet()
 
     def duplicate(self) -> TaskRunner:
         return DaskTaskRunner(self.address, self.cluster_kwargs, self.client_kwargs, self.max_workers)
@@ -87,8 +91,6 @@ class DaskTaskRunner(TaskRunner):
         if self._client is not None:
             return self._client
         with self._connect_lock:
-            if self._closed:
-                raise TaskRunError("this DaskTaskRunner was shut down with its flow run")
             if self._client is None:
                 self._client = _outside_runs(self._start)
         return self._client
@@ -123,6 +125,9 @@ class DaskTaskRunner(TaskRunner):
              timeout: float | None, cancel: threading.Event) -> Any:
         import cloudpickle
 
+        if cancel in self._retired:
+            raise Terminated("its flow run's attempt has ended")
+        self._events.add(cancel)
         client = self._connect()
         snapshot = take_snapshot()
         name = snapshot.task_name if snapshot else getattr(fn, "__name__", "task")
@@ -185,7 +190,8 @@ class DaskTaskRunner(TaskRunner):
     def shutdown(self, cancel: bool = False) -> None:
         super().shutdown(cancel)
         with self._connect_lock:
-            self._closed = True
+            self._retired.update(self._events)
+            self._events = weakref.WeakSet()
             client, cluster = self._client, self._cluster
             self._client = self._cluster = None
         if client is not None and cancel and cluster is None:

@@ -375,3 +375,37 @@ def test_tasks_of_a_script_run_as_main_reach_workers_that_cannot_import_it(
     assert out.stdout.strip().splitlines()[-1] == "[40, 41, 42]"
     (run,) = get_store().list_flow_runs()
     assert run["state_name"] == "Completed"
+
+
+@task
+def first_attempt_hangs(url: str, marker: str) -> int:
+    if not os.path.exists(marker + ".started"):
+        Path(marker + ".started").write_text("1")
+        time.sleep(4.0)  # the flow's attempt times out meanwhile; its retry runs on
+        try:
+            write_table(frame(3, start=100), "sales", url)
+            Path(marker).write_text("loaded")
+        except Exception as exc:
+            Path(marker).write_text(f"refused: {exc}")
+        return 0
+    return write_table(frame(3), "sales", url)
+
+
+def test_a_flow_retry_after_its_timeout_runs_on_the_runner_again_and_the_late_body_is_fenced(
+        dask_address: str, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'w.sqlite'}"
+    marker = tmp_path / "late"
+
+    @flow(task_runner=DaskTaskRunner(address=dask_address), timeout_seconds=1.5, retries=1,
+          retry_delay_seconds=0)
+    def pipeline() -> int:
+        return first_attempt_hangs(url, str(marker))  # type: ignore[no-any-return]
+
+    state = pipeline(return_state=True)  # type: ignore[call-arg]
+    assert state.is_completed(), state.message
+    assert state.result() == 3
+    deadline = time.monotonic() + 20
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.read_text().startswith("refused:")
+    assert read_sql("SELECT order_id FROM sales ORDER BY 1", url)["order_id"].tolist() == [0, 1, 2]
