@@ -98,7 +98,7 @@ class SequentialTaskRunner(TaskRunner):
         return SequentialTaskRunner()
 
 
-class FunctionRef:
+class _FunctionRef:
     """Pickles a task's function by module and name.
 
     ``@task`` replaces the module attribute with the Task, so pickling the plain
@@ -216,7 +216,7 @@ class ProcessPoolTaskRunner(TaskRunner):
             healthy = False
             try:
                 try:
-                    proc.conn.send((FunctionRef(fn), args, kwargs, take_snapshot()))
+                    proc.conn.send((_FunctionRef(fn), args, kwargs, take_snapshot()))
                 except (TypeError, AttributeError, ValueError, pickle.PicklingError) as exc:
                     healthy = proc.proc.is_alive()
                     raise TaskRunError(f"the arguments of {getattr(fn, '__name__', fn)!r} cannot "
@@ -268,7 +268,7 @@ class ProcessPoolTaskRunner(TaskRunner):
                 if message is not None:
                     return message  # type: ignore[no-any-return]
             if cancel.is_set():
-                raise Terminated("cancelled")
+                raise _Terminated("cancelled")
             if time.monotonic() >= deadline:
                 if started:
                     raise TaskTimeout(f"task body ran past its timeout of {timeout:g} s; its "
@@ -290,9 +290,14 @@ class ProcessPoolTaskRunner(TaskRunner):
             proc.proc.terminate()
 
 
-class Terminated(Exception):
-    """A runner gave up on a running body because its flow run was cancelled (the attempt ends Cancelled)."""
+class _Terminated(Exception):
+    pass
 
 
-__all__ = ["ConcurrentTaskRunner", "FunctionRef", "ProcessPoolTaskRunner", "RemoteTaskError", "SequentialTaskRunner",
-           "TaskRunner", "Terminated", "ThreadPoolTaskRunner", "run_sync"]
+__all__ = ["ConcurrentTaskRunner", "ProcessPoolTaskRunner", "RemoteTaskError", "SequentialTaskRunner",
+           "TaskRunner", "ThreadPoolTaskRunner", "run_sync"]
+
+# For task runners outside the engine (headrace.spark's DaskTaskRunner): how a body's function
+# travels by name, and the signal that ends a running attempt as Cancelled.
+FunctionRef = _FunctionRef
+Terminated = _Terminated

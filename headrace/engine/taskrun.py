@@ -25,7 +25,7 @@ from headrace.engine.context import (
 )
 from headrace.engine.futures import TaskFuture, unmapped
 from headrace.engine.retries import with_jitter
-from headrace.engine.runners import TaskRunner, Terminated
+from headrace.engine.runners import TaskRunner, _Terminated
 from headrace.engine.states import STATE_TYPES, RunView, State, first_line
 from headrace.errors import Cancelled, ResultError, TaskTimeout, UpstreamFailed
 from headrace.secrets import redact
@@ -161,7 +161,7 @@ class TaskRun:
             token = task_run_var.set(replace(ctx, attempt=attempt, fence=AttemptFence()))
             try:
                 value = self._call(runner, cancel)
-            except Terminated:
+            except _Terminated:
                 self._cancelled("cancelled while running")
             except Exception as exc:  # the task's own failure: retry or fail
                 timed_out = isinstance(exc, TaskTimeout)

@@ -137,13 +137,15 @@ class DaskTaskRunner(TaskRunner):
             raise TaskRunError(f"the arguments of task {name!r} cannot be sent to a Dask worker: "
                                f"{type(exc).__name__}: {exc}") from None
         attempt = f"headrace-{name}-{snapshot.attempt if snapshot else 1}-{uuid.uuid4().hex[:12]}"
-        self._running.add(attempt)
+        with self._connect_lock:
+            self._running.add(attempt)
         try:
             future = _outside_runs(client.submit, run_on_worker, payload, timeout, attempt, key=attempt,
                                    pure=False)
             packed = self._wait(future, attempt, name, cancel)
         finally:
-            self._running.discard(attempt)
+            with self._connect_lock:
+                self._running.discard(attempt)
         try:
             outcome = pickle.loads(packed)
         except Exception as exc:
@@ -158,7 +160,7 @@ class DaskTaskRunner(TaskRunner):
         future.add_done_callback(lambda _f: done.set())
         while not done.wait(POLL):
             if cancel.is_set():
-                self._give_up([attempt])
+                self._give_up(self._client, [attempt])
                 _outside_runs(future.cancel)
                 raise Terminated("cancelled")
         try:
@@ -175,9 +177,9 @@ class DaskTaskRunner(TaskRunner):
             raise RemoteTaskError(f"task {name!r} failed on Dask outside its body: {type(exc).__name__}: "
                                   f"{exc}") from None
 
-    def _give_up(self, attempts: list[str]) -> None:
+    @staticmethod
+    def _give_up(client: Any, attempts: list[str]) -> None:
         """Fence these attempts on every worker; once this returns, none of them commits a load."""
-        client = self._client
         if client is None or not attempts:
             return
         try:
@@ -192,13 +194,11 @@ class DaskTaskRunner(TaskRunner):
         with self._connect_lock:
             self._retired.update(self._events)
             self._events = weakref.WeakSet()
+            running = list(self._running)
             client, cluster = self._client, self._cluster
             self._client = self._cluster = None
         if client is not None and cancel and cluster is None:
-            # On a shared cluster the bodies of this flow run keep running: fence them.
-            self._client = client
-            self._give_up(list(self._running))
-            self._client = None
+            self._give_up(client, running)  # on a cluster that stays up, the bodies keep running
         if client is not None:
             _outside_runs(client.close)
         if cluster is not None:
