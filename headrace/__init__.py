@@ -22,6 +22,8 @@ _EXPORTS: dict[str, str] = {
     "ThreadPoolTaskRunner": "headrace.engine", "ConcurrentTaskRunner": "headrace.engine",
     "ProcessPoolTaskRunner": "headrace.engine", "SequentialTaskRunner": "headrace.engine",
     "TaskFuture": "headrace.engine", "wait": "headrace.engine", "as_completed": "headrace.engine",
+    # spark (the Dask runner; dask itself is imported only when a runner is made)
+    "DaskTaskRunner": "headrace.spark.dask_runner",
     # schedule
     "Deployment": "headrace.schedule", "CronSchedule": "headrace.schedule",
     "IntervalSchedule": "headrace.schedule", "RRuleSchedule": "headrace.schedule",
@@ -96,3 +98,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         unmapped,
         wait,
     )
+    from headrace.spark.dask_runner import DaskTaskRunner

@@ -7,6 +7,7 @@ from headrace.engine import (
     TaskRunner,
     ThreadPoolTaskRunner,
 )
+from headrace.spark.dask_runner import DaskTaskRunner
 
-__all__ = ["ConcurrentTaskRunner", "ProcessPoolTaskRunner", "SequentialTaskRunner", "TaskRunner",
+__all__ = ["ConcurrentTaskRunner", "DaskTaskRunner", "ProcessPoolTaskRunner", "SequentialTaskRunner", "TaskRunner",
            "ThreadPoolTaskRunner"]

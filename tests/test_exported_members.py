@@ -10,7 +10,7 @@ import pytest
 
 import headrace
 
-PARTS = ["headrace.engine", "headrace.store", "headrace.ui", "headrace.lineage"]
+PARTS = ["headrace.engine", "headrace.lineage", "headrace.spark", "headrace.store", "headrace.ui"]
 
 
 def test_every_top_level_name_imports() -> None:

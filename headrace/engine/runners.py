@@ -296,3 +296,8 @@ class _Terminated(Exception):
 
 __all__ = ["ConcurrentTaskRunner", "ProcessPoolTaskRunner", "RemoteTaskError", "SequentialTaskRunner",
            "TaskRunner", "ThreadPoolTaskRunner", "run_sync"]
+
+# For task runners outside the engine (headrace.spark's DaskTaskRunner): how a body's function
+# travels by name, and the signal that ends a running attempt as Cancelled.
+FunctionRef = _FunctionRef
+Terminated = _Terminated

@@ -48,6 +48,9 @@ class RunSnapshot:
     deployment_id: str | None = None
     work_id: str = ""
     log_levels: LogLevels = field(default_factory=LogLevels)
+    # The flow's run store (a URL with its password, never shown): what the body reads there is
+    # read from it, wherever the body runs (a Dask worker may have another HEADRACE_STORE).
+    store_url: str = field(default="", repr=False)
 
 
 def run_sync(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -76,7 +79,8 @@ def take_snapshot() -> RunSnapshot | None:
         flow_parameters=_picklable_or_empty(flow.parameters) if flow else {},
         scheduled_time=flow.scheduled_time if flow else None,
         deployment_id=flow.deployment_id if flow else None,
-        work_id=flow.work_id if flow else "", log_levels=log_levels())
+        work_id=flow.work_id if flow else "", log_levels=log_levels(),
+        store_url=str(getattr(task.store, "url", "") or ""))
 
 
 def _picklable_or_empty(value: dict[str, Any]) -> dict[str, Any]:
@@ -118,20 +122,31 @@ class RecordingWriter:
         return keep
 
 
-class RecordingStore:
-    """The run store where the body runs: records go to ``writer``; reads go to the real store."""
+# Store methods a body calls that write records (quality gates): kept and replayed like the writer's.
+RECORDED_WRITES = frozenset({"save_quality_results", "save_quality_profile"})
+STORE_CALL = "store."  # prefix of a kept store method call in ``RemoteOutcome.calls``
 
-    def __init__(self) -> None:
+
+class RecordingStore:
+    """The run store where the body runs: records go to ``writer``; reads go to the flow's store."""
+
+    def __init__(self, url: str = "") -> None:
         self.writer = RecordingWriter()
+        self.url = url
         self._real: Any = None
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
+        if name in RECORDED_WRITES:
+            def keep(**kwargs: Any) -> None:
+                self.writer.calls.append((STORE_CALL + name, (kwargs,)))
+
+            return keep
         if self._real is None:
             from headrace.store import get_store
 
-            self._real = get_store()
+            self._real = get_store(self.url or None)
         return getattr(self._real, name)
 
 
@@ -157,7 +172,7 @@ def run_with_snapshot(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dic
     ``task_runner`` serves the tasks the body submits (a thread ``TaskRunner`` there). The
     outcome is always picklable: an error that does not pickle travels as text.
     """
-    store = RecordingStore()
+    store = RecordingStore(snapshot.store_url if snapshot is not None else "")
     flow_token = task_token = None
     if snapshot is not None:
         flow_token, task_token = _enter(snapshot, store, task_runner)
@@ -214,7 +229,10 @@ def apply_outcome(outcome: RemoteOutcome) -> Any:
     store = task.store if task else flow.store if flow else None
     if store is not None:
         for name, args in outcome.calls:
-            getattr(store.writer, name)(*args)
+            if name.startswith(STORE_CALL):
+                getattr(store, name[len(STORE_CALL):])(**args[0])
+            else:
+                getattr(store.writer, name)(*args)
     if flow is not None and outcome.rows_loaded:
         with flow.lock:
             flow.rows_loaded += outcome.rows_loaded
