@@ -63,6 +63,10 @@ def test_read_sql_names_the_tables_it_reads_and_write_table_gets_column_lineage(
                     "revenue": {(orders, "amount", "AGGREGATION")},
                     "customer": {(customers, "name", "IDENTITY")}}
 
+    assert {(s.dataset, s.column, s.subtype) for s in out.indirect or []} == {
+        (customers, "id", "JOIN"), (orders, "customer_id", "JOIN"), (orders, "order_id", "FILTER"),
+        (customers, "region", "GROUP_BY"), (customers, "name", "GROUP_BY")}
+
     stored = io_rows(store, state.run_id)
     assert [(r["uri"], r["name"], r["direction"]) for r in stored] == [
         (src_ns, "src.main.orders", "input"), (src_ns, "src.main.customers", "input"),
@@ -71,6 +75,8 @@ def test_read_sql_names_the_tables_it_reads_and_write_table_gets_column_lineage(
     assert written["column_lineage"]["revenue"] == [{"namespace": src_ns, "name": "src.main.orders", "field": "amount",
                                                      "type": "DIRECT", "subtype": "AGGREGATION"}]
     assert written["schema"][1][0] == "revenue" and written["extra"]["attempt"] == 1
+    assert {"namespace": src_ns, "name": "src.main.customers", "field": "id", "type": "INDIRECT",
+            "subtype": "JOIN"} in written["indirect"]
 
 
 def test_files_are_named_by_path_and_folder(tmp_path: Path, store: Any) -> None:
