@@ -22,6 +22,12 @@ JOIN_SQL = "SELECT o.order_id, c.name AS customer FROM orders o JOIN customers c
 
 
 @task
+def read_names(source: str) -> Any:
+    """Runs in a child process; the frame it returns is pickled back to the flow."""
+    return read_sql(JOIN_SQL, f"duckdb:///{source}")
+
+
+@task
 def copy_orders(source: str, warehouse: str) -> int:
     """Runs in a child process under the process runner."""
     return write_table(read_sql(JOIN_SQL, f"duckdb:///{source}"), "order_names", f"duckdb:///{warehouse}",
@@ -40,6 +46,24 @@ def test_a_process_runner_task_records_its_lineage_in_the_parent(source_db: Path
     assert [(r["name"], r["direction"]) for r in rows] == [
         ("src.main.orders", "input"), ("src.main.customers", "input"), ("wh.main.order_names", "output")]
     assert rows[-1]["details"]["column_lineage"]["customer"][0]["name"] == "src.main.customers"
+
+
+@task
+def load_names(df: Any, warehouse: str) -> int:
+    """Runs in a child process, given a frame another child process read."""
+    return write_table(df, "names", f"duckdb:///{warehouse}", mode="replace")
+
+
+def test_a_frame_crossing_processes_keeps_its_column_lineage(source_db: Path, tmp_path: Path, store: Any) -> None:
+    @flow(task_runner=ProcessPoolTaskRunner(max_workers=1))
+    def across() -> int:
+        return load_names(read_names.submit(str(source_db)).result(), str(tmp_path / "wh.duckdb"))
+
+    state = across(return_state=True)
+    assert state.is_completed(), state.message
+    written = io_rows(store, state.run_id)[-1]
+    assert written["name"] == "wh.main.names"
+    assert written["details"]["column_lineage"]["customer"][0]["name"] == "src.main.customers"
 
 
 def _in_child(source: str) -> int:
