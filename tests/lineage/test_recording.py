@@ -270,3 +270,24 @@ def test_a_duckdb_connection_is_named_by_its_file(source_db: Path, store: Any) -
     state = connected(return_state=True)
     assert state.is_completed(), state.message and state.result() == 5
     assert [str(io.dataset) for io in seen] == [f"duckdb://{source_db}/src.main.customers"]
+
+
+def test_reads_and_writes_in_the_flow_body_are_the_flow_runs(source_db: Path, tmp_path: Path, store: Any) -> None:
+    from headrace.engine import current_flow_run
+
+    seen: list[DatasetIO] = []
+
+    @flow
+    def inline() -> int:
+        n = write_table(read_sql("SELECT * FROM customers", f"duckdb:///{source_db}"), "c",
+                        f"duckdb:///{tmp_path / 'wh.duckdb'}")
+        seen.extend(current_flow_run().lineage)  # type: ignore[union-attr]
+        return n
+
+    state = inline(return_state=True)
+    assert state.is_completed(), state.message
+    assert [(io.dataset.name, io.direction) for io in seen] == [("src.main.customers", "input"),
+                                                                ("wh.main.c", "output")]
+    rows = io_rows(store, state.run_id)
+    assert [(r["name"], r["task_run_id"]) for r in rows] == [("src.main.customers", None), ("wh.main.c", None)]
+    assert {s.column for s in (seen[1].column_lineage or {})["region"]} == {"region"}
