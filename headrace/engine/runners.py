@@ -216,7 +216,7 @@ class ProcessPoolTaskRunner(TaskRunner):
             healthy = False
             try:
                 try:
-                    proc.conn.send((_FunctionRef(fn), args, kwargs, take_snapshot()))
+                    proc.conn.send((_FunctionRef(fn), args, kwargs, take_snapshot(args, kwargs)))
                 except (TypeError, AttributeError, ValueError, pickle.PicklingError) as exc:
                     healthy = proc.proc.is_alive()
                     raise TaskRunError(f"the arguments of {getattr(fn, '__name__', fn)!r} cannot "

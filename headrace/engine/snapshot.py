@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import pickle
+import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,6 +52,8 @@ class RunSnapshot:
     # The flow's run store (a URL with its password, never shown): what the body reads there is
     # read from it, wherever the body runs (a Dask worker may have another HEADRACE_STORE).
     store_url: str = field(default="", repr=False)
+    # argument position or name -> headrace.lineage.frames.Origin of a frame argument
+    arg_origins: dict[int | str, Any] = field(default_factory=dict)
 
 
 def run_sync(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -65,8 +68,9 @@ async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
-def take_snapshot() -> RunSnapshot | None:
-    """The current attempt as a snapshot (``None`` outside a task run)."""
+def take_snapshot(args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None) -> RunSnapshot | None:
+    """The current attempt as a snapshot (``None`` outside a task run), with the lineage origins of
+    the frames among ``args``/``kwargs`` (a pickled frame arrives without them)."""
     task = current_task_run()
     if task is None:
         return None
@@ -80,7 +84,20 @@ def take_snapshot() -> RunSnapshot | None:
         scheduled_time=flow.scheduled_time if flow else None,
         deployment_id=flow.deployment_id if flow else None,
         work_id=flow.work_id if flow else "", log_levels=log_levels(),
-        store_url=str(getattr(task.store, "url", "") or ""))
+        store_url=str(getattr(task.store, "url", "") or ""), arg_origins=_origins(args, kwargs or {}))
+
+
+def _origins(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[int | str, Any]:
+    frames = sys.modules.get("headrace.lineage.frames")   # no origins exist before lineage is loaded
+    if frames is None:
+        return {}
+    found: dict[int | str, Any] = {}
+    pairs: list[tuple[int | str, Any]] = [*enumerate(args), *kwargs.items()]
+    for key, value in pairs:
+        origin = frames.origin_of(value)
+        if origin is not None:
+            found[key] = origin
+    return found
 
 
 def _picklable_or_empty(value: dict[str, Any]) -> dict[str, Any]:
@@ -163,6 +180,8 @@ class RemoteOutcome:
     log_lines: list[tuple[float, int, str, str]] = field(default_factory=list)
     # the task context's ``lineage`` (headrace.lineage.DatasetIO), already stored through ``calls``
     lineage: list[Any] = field(default_factory=list)
+    # where the returned frame came from (headrace.lineage.frames.Origin), if lineage knows
+    value_origin: Any = None
 
 
 def run_with_snapshot(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -177,6 +196,11 @@ def run_with_snapshot(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dic
     if snapshot is not None:
         flow_token, task_token = _enter(snapshot, store, task_runner)
     install_capture()
+    if snapshot is not None and snapshot.arg_origins:
+        frames = _lineage_frames()
+        for key, origin in snapshot.arg_origins.items():
+            value = args[key] if isinstance(key, int) and key < len(args) else kwargs.get(str(key))
+            frames.remember(value, origin)
     outcome = RemoteOutcome(ok=True)
     try:
         with levels_of(snapshot.log_levels if snapshot is not None else LogLevels()):
@@ -190,6 +214,8 @@ def run_with_snapshot(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dic
         outcome.rows_loaded = flow.rows_loaded if flow is not None and snapshot else 0
         task = task_run_var.get()
         outcome.lineage = list(task.lineage) if task is not None and snapshot else []
+        if outcome.lineage:
+            outcome.value_origin = _lineage_frames().origin_of(outcome.value)
         if task_token is not None and flow_token is not None:
             task_run_var.reset(task_token)
             flow_run_var.reset(flow_token)
@@ -209,6 +235,14 @@ def _enter(snap: RunSnapshot, store: Any, task_runner: Any) -> tuple[Any, Any]:
     # Outside a flow the parent had no flow context either: keep it that way.
     flow_token = flow_run_var.set(flow if snap.flow_run_id else None)
     return flow_token, task_run_var.set(task)
+
+
+def _lineage_frames() -> Any:
+    """headrace.lineage's frame origins, loaded by name (the engine may not import the parts
+    above it) and only when a body recorded lineage."""
+    from importlib import import_module
+
+    return import_module("headrace.lineage.frames")
 
 
 def _pickles(exc: BaseException) -> bool:
@@ -238,6 +272,8 @@ def apply_outcome(outcome: RemoteOutcome) -> Any:
             flow.rows_loaded += outcome.rows_loaded
     if outcome.lineage and (task or flow) is not None:
         (task or flow).lineage.extend(outcome.lineage)  # type: ignore[union-attr]
+    if outcome.value_origin is not None and outcome.ok:
+        _lineage_frames().remember(outcome.value, outcome.value_origin)
     for created, level, name, message in outcome.log_lines:
         replay_line(created, level, name, message)
     if outcome.ok:

@@ -53,7 +53,7 @@ def sql_read(source: SqlSource, kind: str, query: str, table: Any, frame: Any) -
             extra = {"frame_lineage": source_dicts(found.columns)} if i == 0 and found.columns else {}
             record(DatasetIO(ref, "input", rows=table.num_rows if i == 0 else None,
                              bytes=table.nbytes if i == 0 else None, schema=schema, sql=query, extra=extra), kind)
-        remember(frame, Origin(tables, found.columns, query))
+        remember(frame, Origin(tables, found.columns, query, indirect=found.indirect))
     except Exception as exc:  # lineage never fails a read
         log.debug("lineage: could not record the read of %s: %s", source.namespace, exc)
 
@@ -75,7 +75,8 @@ def record_sql(sql: str, con: Any, *, rows: int | None = None) -> list[DatasetIO
         recorded = [record(DatasetIO(t, "input", sql=sql)) for t in tables if t != statement.target]
         if statement.target is not None:
             recorded.append(record(DatasetIO(statement.target, "output", rows=rows, sql=sql,
-                                             column_lineage=statement.lineage.columns or None)))
+                                             column_lineage=statement.lineage.columns or None,
+                                             indirect=statement.lineage.indirect or None)))
         return [r for r in recorded if r is not None]
     except Exception as exc:  # lineage never fails the transform
         log.debug("lineage: could not record SQL: %s", exc)
@@ -166,6 +167,7 @@ def _write(ref: DatasetRef, kind: str, data: Any, frame: Any, rows: int, bytes_:
         io.column_lineage = {c: s for c, s in origin.columns.items() if not written or c in written} or None
         io.assertions, io.metrics = origin.assertions, origin.metrics
         io.sql = origin.sql
+        io.indirect = list(origin.indirect) or None
         if origin.transforms:
             io.extra["transforms"] = origin.transforms
     record(io, kind)

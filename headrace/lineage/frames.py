@@ -27,6 +27,7 @@ class Origin:
     metrics: dict[str, Any] | None = None
     # Python transforms on the way: {"task", "schema_in", "schema_out"} each
     transforms: list[dict[str, Any]] = field(default_factory=list)
+    indirect: list[ColumnSource] = field(default_factory=list)
 
 
 _ORIGINS: dict[int, tuple[weakref.ref[Any], Origin]] = {}
@@ -72,7 +73,7 @@ def derive(new: Any, old: Any, **changes: Any) -> None:
     base = origin or Origin()
     remember(new, Origin(list(base.datasets), dict(base.columns), base.sql,
                          changes.get("assertions", base.assertions), changes.get("metrics", base.metrics),
-                         list(base.transforms)))
+                         list(base.transforms), list(base.indirect)))
 
 
 def transformed(task_name: str, inputs: list[Any], output: Any) -> None:
@@ -102,6 +103,7 @@ def inherited(inputs: list[Any], output: Any) -> Origin:
         result.datasets += [d for d in origin.datasets if d not in result.datasets]
         result.transforms += origin.transforms
         result.sql = result.sql or origin.sql
+        result.indirect += [s for s in origin.indirect if s not in result.indirect]
         result.assertions = result.assertions or origin.assertions
         result.metrics = result.metrics or origin.metrics
         for column, sources in origin.columns.items():

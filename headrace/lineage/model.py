@@ -57,3 +57,6 @@ class DatasetIO:
     # dataQualityMetrics facet content (rowCount, columnMetrics ...) from a profile
     metrics: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # input columns that shape the whole output without flowing into a column (outputs only):
+    # INDIRECT sources, subtype JOIN, FILTER, GROUP_BY or SORT (the facet's "dataset" list)
+    indirect: list[ColumnSource] | None = None

@@ -179,6 +179,8 @@ def details_json(io: DatasetIO) -> str | None:
         out["schema"] = [[n, t] for n, t in io.schema]
     if io.column_lineage:
         out["column_lineage"] = source_dicts(io.column_lineage)
+    if io.indirect:
+        out["indirect"] = [_source_dict(s) for s in io.indirect]
     for key in ("sql", "assertions", "metrics"):
         value = getattr(io, key)
         if value:
@@ -196,7 +198,8 @@ def from_details(dataset: DatasetRef, direction: str, rows: int | None, bytes_: 
     return DatasetIO(dataset, "input" if direction == "input" else "output", rows=rows, bytes=bytes_,
                      schema=[(n, t) for n, t in d["schema"]] if d.get("schema") else None,
                      column_lineage=columns, sql=d.get("sql"), assertions=d.get("assertions"),
-                     metrics=d.get("metrics"), extra=d.get("extra") or {})
+                     metrics=d.get("metrics"), extra=d.get("extra") or {},
+                     indirect=column_sources({"_": d["indirect"]})["_"] if d.get("indirect") else None)
 
 
 def merged(lineage: Iterable[DatasetIO]) -> list[DatasetIO]:
@@ -213,12 +216,13 @@ def merged(lineage: Iterable[DatasetIO]) -> list[DatasetIO]:
         seen = out.get(key)
         if seen is None:
             out[key] = DatasetIO(io.dataset, io.direction, io.rows, io.bytes, io.schema, io.column_lineage,
-                                 io.sql, io.assertions, io.metrics, dict(io.extra))
+                                 io.sql, io.assertions, io.metrics, dict(io.extra), io.indirect)
             continue
         seen.rows = _add(seen.rows, io.rows)
         seen.bytes = _add(seen.bytes, io.bytes)
         seen.schema = io.schema or seen.schema
         seen.column_lineage = io.column_lineage or seen.column_lineage
+        seen.indirect = io.indirect or seen.indirect
         seen.sql = io.sql or seen.sql
         if io.assertions:
             seen.assertions = (seen.assertions or []) + io.assertions

@@ -70,6 +70,8 @@ class SqlLineage:
     tables: list[DatasetRef] = field(default_factory=list)
     columns: dict[str, list[ColumnSource]] = field(default_factory=dict)
     parsed: bool = False
+    # columns used by joins, filters, grouping and sorting (INDIRECT)
+    indirect: list[ColumnSource] = field(default_factory=list)
 
 
 def analyze(sql: str, source: SqlSource, result_columns: list[str] | None = None) -> SqlLineage:
@@ -95,6 +97,10 @@ def analyze(sql: str, source: SqlSource, result_columns: list[str] | None = None
         return SqlLineage()
     out = SqlLineage(parsed=True)
     out.tables = _tables(tree, source, exp)
+    try:
+        out.indirect = indirect_sources(tree, source)
+    except Exception as exc:
+        log.debug("lineage: no indirect lineage for SQL on %s (%s: %s)", source.namespace, type(exc).__name__, exc)
     try:
         out.columns = {c: v for c, v in _columns(tree, source, out.tables, result_columns or []).items() if v}
     except Exception as exc:  # sqlglot could not follow a column: keep the tables
@@ -138,6 +144,10 @@ def analyze_statement(sql: str, source: SqlSource) -> SqlStatement:
     target = _ref(table, source) if isinstance(table, exp.Table) else None
     query = tree.expression
     found = SqlLineage(tables=[t for t in _tables(query, source, exp) if t != target], parsed=True)
+    try:
+        found.indirect = indirect_sources(query, source)
+    except Exception as exc:
+        log.debug("lineage: no indirect lineage for SQL on %s (%s: %s)", source.namespace, type(exc).__name__, exc)
     try:
         columns = _columns(query, source, found.tables, [])
         if names:   # INSERT INTO t (a, b) SELECT x, y: a <- x, b <- y
@@ -203,6 +213,54 @@ def _columns(tree: Any, source: SqlSource, tables: list[DatasetRef],
                        trim_selects=False)
         columns[name] = _leaves(node, source, exp)
     return columns
+
+
+_CLAUSES = (("joins", "JOIN"), ("where", "FILTER"), ("group", "GROUP_BY"), ("having", "FILTER"),
+            ("order", "SORT"))
+
+
+def indirect_sources(tree: Any, source: SqlSource) -> list[ColumnSource]:
+    """Input columns that decide which rows there are, not what they hold: join keys, filters,
+    grouping and sorting, in every part of the query (CTEs and subqueries too)."""
+    from sqlglot import exp
+    from sqlglot.optimizer.qualify import qualify
+    from sqlglot.optimizer.scope import traverse_scope
+
+    query = tree if isinstance(tree, exp.Query) else tree.find(exp.Query)
+    if query is None:
+        return []
+    qualified = qualify(query.copy(), dialect=source.dialect, schema=None, validate_qualify_columns=False,
+                        identify=False)
+    found: dict[tuple[DatasetRef, str, str], None] = {}
+    for scope in traverse_scope(qualified):
+        for key, subtype in _CLAUSES:
+            parts = scope.expression.args.get(key)
+            for part in parts if isinstance(parts, list) else [parts] if parts is not None else []:
+                node = part.args.get("on") if key == "joins" else part
+                for col in node.find_all(exp.Column) if node is not None else ():
+                    for ref, name in _resolve(scope, col.table, col.name, source, exp, 0):
+                        found.setdefault((ref, name, subtype), None)
+    return [ColumnSource(ref, name, "INDIRECT", subtype) for ref, name, subtype in found]
+
+
+def _resolve(scope: Any, alias: str, column: str, source: SqlSource, exp: Any,
+             depth: int) -> list[tuple[DatasetRef, str]]:
+    """The table columns ``alias.column`` stands for in ``scope`` (through CTEs and subqueries)."""
+    sources = scope.sources
+    target = sources.get(alias) if alias else (next(iter(sources.values())) if len(sources) == 1 else None)
+    if target is None or depth > 20:
+        return []
+    if isinstance(target, exp.Table):
+        return [(_ref(target, source), column)] if isinstance(target.this, exp.Identifier) else []
+    inner = getattr(target, "expression", None)
+    if not isinstance(inner, exp.Select):
+        return []
+    out: list[tuple[DatasetRef, str]] = []
+    for select in inner.selects:
+        if select.alias_or_name == column:
+            for col in select.find_all(exp.Column):
+                out += _resolve(target, col.table, col.name, source, exp, depth + 1)
+    return out
 
 
 def _leaves(node: Any, source: SqlSource, exp: Any) -> list[ColumnSource]:

@@ -19,3 +19,11 @@ def source_db(tmp_path: Path) -> Path:
         con.execute("CREATE TABLE customers AS SELECT i AS id, 'c' || i AS name, "
                     "CASE WHEN i % 2 = 0 THEN 'North' ELSE 'South' END AS region FROM range(5) t(i)")
     return path
+
+
+@pytest.fixture
+def sqlite_store():  # type: ignore[no-untyped-def]
+    """The embedded store only: for tests about runners, not about the store (kept lean)."""
+    from headrace.store import get_store
+
+    return get_store()

@@ -63,6 +63,10 @@ def test_read_sql_names_the_tables_it_reads_and_write_table_gets_column_lineage(
                     "revenue": {(orders, "amount", "AGGREGATION")},
                     "customer": {(customers, "name", "IDENTITY")}}
 
+    assert {(s.dataset, s.column, s.subtype) for s in out.indirect or []} == {
+        (customers, "id", "JOIN"), (orders, "customer_id", "JOIN"), (orders, "order_id", "FILTER"),
+        (customers, "region", "GROUP_BY"), (customers, "name", "GROUP_BY")}
+
     stored = io_rows(store, state.run_id)
     assert [(r["uri"], r["name"], r["direction"]) for r in stored] == [
         (src_ns, "src.main.orders", "input"), (src_ns, "src.main.customers", "input"),
@@ -71,6 +75,8 @@ def test_read_sql_names_the_tables_it_reads_and_write_table_gets_column_lineage(
     assert written["column_lineage"]["revenue"] == [{"namespace": src_ns, "name": "src.main.orders", "field": "amount",
                                                      "type": "DIRECT", "subtype": "AGGREGATION"}]
     assert written["schema"][1][0] == "revenue" and written["extra"]["attempt"] == 1
+    assert {"namespace": src_ns, "name": "src.main.customers", "field": "id", "type": "INDIRECT",
+            "subtype": "JOIN"} in written["indirect"]
 
 
 def test_files_are_named_by_path_and_folder(tmp_path: Path, store: Any) -> None:
@@ -264,3 +270,24 @@ def test_a_duckdb_connection_is_named_by_its_file(source_db: Path, store: Any) -
     state = connected(return_state=True)
     assert state.is_completed(), state.message and state.result() == 5
     assert [str(io.dataset) for io in seen] == [f"duckdb://{source_db}/src.main.customers"]
+
+
+def test_reads_and_writes_in_the_flow_body_are_the_flow_runs(source_db: Path, tmp_path: Path, store: Any) -> None:
+    from headrace.engine import current_flow_run
+
+    seen: list[DatasetIO] = []
+
+    @flow
+    def inline() -> int:
+        n = write_table(read_sql("SELECT * FROM customers", f"duckdb:///{source_db}"), "c",
+                        f"duckdb:///{tmp_path / 'wh.duckdb'}")
+        seen.extend(current_flow_run().lineage)  # type: ignore[union-attr]
+        return n
+
+    state = inline(return_state=True)
+    assert state.is_completed(), state.message
+    assert [(io.dataset.name, io.direction) for io in seen] == [("src.main.customers", "input"),
+                                                                ("wh.main.c", "output")]
+    rows = io_rows(store, state.run_id)
+    assert [(r["name"], r["task_run_id"]) for r in rows] == [("src.main.customers", None), ("wh.main.c", None)]
+    assert {s.column for s in (seen[1].column_lineage or {})["region"]} == {"region"}

@@ -22,6 +22,12 @@ JOIN_SQL = "SELECT o.order_id, c.name AS customer FROM orders o JOIN customers c
 
 
 @task
+def read_names(source: str) -> Any:
+    """Runs in a child process; the frame it returns is pickled back to the flow."""
+    return read_sql(JOIN_SQL, f"duckdb:///{source}")
+
+
+@task
 def copy_orders(source: str, warehouse: str) -> int:
     """Runs in a child process under the process runner."""
     return write_table(read_sql(JOIN_SQL, f"duckdb:///{source}"), "order_names", f"duckdb:///{warehouse}",
@@ -29,7 +35,8 @@ def copy_orders(source: str, warehouse: str) -> int:
 
 
 def test_a_process_runner_task_records_its_lineage_in_the_parent(source_db: Path, tmp_path: Path,
-                                                                  store: Any) -> None:
+                                                                  sqlite_store: Any) -> None:
+    store = sqlite_store
     @flow(task_runner=ProcessPoolTaskRunner(max_workers=1))
     def in_processes() -> int:
         return copy_orders.submit(str(source_db), str(tmp_path / "wh.duckdb")).result()
@@ -42,13 +49,34 @@ def test_a_process_runner_task_records_its_lineage_in_the_parent(source_db: Path
     assert rows[-1]["details"]["column_lineage"]["customer"][0]["name"] == "src.main.customers"
 
 
+@task
+def load_names(df: Any, warehouse: str) -> int:
+    """Runs in a child process, given a frame another child process read."""
+    return write_table(df, "names", f"duckdb:///{warehouse}", mode="replace")
+
+
+def test_a_frame_crossing_processes_keeps_its_column_lineage(source_db: Path, tmp_path: Path,
+                                                            sqlite_store: Any) -> None:
+    store = sqlite_store
+    @flow(task_runner=ProcessPoolTaskRunner(max_workers=1))
+    def across() -> int:
+        return load_names(read_names.submit(str(source_db)).result(), str(tmp_path / "wh.duckdb"))
+
+    state = across(return_state=True)
+    assert state.is_completed(), state.message
+    written = io_rows(store, state.run_id)[-1]
+    assert written["name"] == "wh.main.names"
+    assert written["details"]["column_lineage"]["customer"][0]["name"] == "src.main.customers"
+
+
 def _in_child(source: str) -> int:
     current = current_task_run()
     assert current is not None and current.attempt == 2
     return len(read_sql("SELECT * FROM orders", f"duckdb:///{source}"))
 
 
-def test_the_process_outcome_carries_the_lineage_list_back(source_db: Path, store: Any) -> None:
+def test_the_process_outcome_carries_the_lineage_list_back(source_db: Path, sqlite_store: Any) -> None:
+    store = sqlite_store
     snap = RunSnapshot(task_run_id="t1", task_name="x", task_key="x-0", flow_run_id=None, attempt=2, tags=(),
                        load_prefix="p", parameters={})
     outcome = pickle.loads(pickle.dumps(run_with_snapshot(_in_child, (str(source_db),), {}, snap, None)))

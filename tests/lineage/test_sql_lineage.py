@@ -68,3 +68,14 @@ def test_sql_that_cannot_parse_gives_no_lineage_and_a_debug_line(sql: str, caplo
     assert found.columns == {} and not found.parsed
     assert any("cannot parse SQL" in r.getMessage() for r in caplog.records)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_join_keys_filters_grouping_and_sorting_are_indirect_sources() -> None:
+    found = analyze("""
+        WITH ok AS (SELECT order_id, customer_id AS cust, amount FROM orders WHERE status = 'paid')
+        SELECT c.region, SUM(ok.amount) AS revenue FROM ok JOIN crm.customers c ON c.id = ok.cust
+        WHERE c.active GROUP BY c.region ORDER BY revenue""", PG)
+    assert {(s.dataset.name.rsplit(".", 1)[-1], s.column, s.type, s.subtype) for s in found.indirect} == {
+        ("orders", "status", "INDIRECT", "FILTER"), ("customers", "id", "INDIRECT", "JOIN"),
+        ("orders", "customer_id", "INDIRECT", "JOIN"), ("customers", "active", "INDIRECT", "FILTER"),
+        ("customers", "region", "INDIRECT", "GROUP_BY")}
