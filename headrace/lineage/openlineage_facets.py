@@ -17,26 +17,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
-from openlineage.client.facet_v2 import (
-    column_lineage_dataset,
-    data_quality_assertions_dataset,
-    data_quality_metrics_dataset,
-    data_quality_metrics_input_dataset,
-    datasource_dataset,
-    error_message_run,
-    job_type_job,
-    nominal_time_run,
-    output_statistics_output_dataset,
-    parent_run,
-    schema_dataset,
-    source_code_location_job,
-    sql_job,
-)
-from openlineage.client.serde import Serde
-
+from headrace.lineage._client import load_client
 from headrace.lineage.model import DatasetIO
 from headrace.secrets import redact
+
+_client = load_client()
+InputDataset, Job, OutputDataset = _client.InputDataset, _client.Job, _client.OutputDataset
+Run, RunEvent, RunState, Serde = _client.Run, _client.RunEvent, _client.RunState, _client.Serde
+column_lineage_dataset = _client.column_lineage_dataset
+data_quality_assertions_dataset = _client.data_quality_assertions_dataset
+data_quality_metrics_dataset = _client.data_quality_metrics_dataset
+data_quality_metrics_input_dataset = _client.data_quality_metrics_input_dataset
+datasource_dataset, error_message_run = _client.datasource_dataset, _client.error_message_run
+job_type_job, nominal_time_run = _client.job_type_job, _client.nominal_time_run
+output_statistics_output_dataset = _client.output_statistics_output_dataset
+parent_run, schema_dataset, sql_job = _client.parent_run, _client.schema_dataset, _client.sql_job
+source_code_location_job = _client.source_code_location_job
 
 PRODUCER = "https://pypi.org/project/headrace/"
 _HEX = frozenset("0123456789abcdef")
@@ -60,7 +56,7 @@ def iso(at: datetime) -> str:
 def build_event(*, event_type: str, kind: str, namespace: str, job_name: str, run_id: str, at: datetime | str,
                 fn: Any = None, parent: tuple[str, str] | None = None, scheduled_time: datetime | None = None,
                 message: str | None = None, error: BaseException | None = None,
-                datasets: Iterable[DatasetIO] = ()) -> RunEvent:
+                datasets: Iterable[DatasetIO] = ()) -> Any:
     """One RunEvent. ``parent``: (run id, job name) of the run this one ran in; ``kind``: "flow" or "task"."""
     ios = merge(datasets)
     run_facets: dict[str, Any] = {}
@@ -84,7 +80,7 @@ PLACEHOLDER_RUN = "0e1d2c3b-4a59-4687-a5b4-c3d2e1f00a1b"
 PLACEHOLDER_TIME = "1999-12-31T23:59:59.999999+00:00"
 
 
-def serialize(event: RunEvent) -> str:
+def serialize(event: Any) -> str:
     """The event as one JSON line, every string in it redacted."""
     return json.dumps(_redacted(Serde.to_dict(event)), sort_keys=True, separators=(",", ":"))
 
@@ -100,7 +96,7 @@ def _redacted(value: Any) -> Any:
     return value
 
 
-def _error_facet(message: str | None, error: BaseException | None) -> error_message_run.ErrorMessageRunFacet:
+def _error_facet(message: str | None, error: BaseException | None) -> Any:
     stack = "".join(traceback.format_exception(error))[-8000:] if error is not None else None
     text = message or (f"{type(error).__name__}: {error}" if error is not None else "the run failed")
     return error_message_run.ErrorMessageRunFacet(message=redact(text), programmingLanguage="python",
@@ -167,7 +163,7 @@ def _dataset_facets(io: DatasetIO) -> dict[str, Any]:
     return facets
 
 
-def _assertions(io: DatasetIO) -> data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet:
+def _assertions(io: DatasetIO) -> Any:
     return data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet(assertions=[
         data_quality_assertions_dataset.Assertion(assertion=str(a["assertion"]), success=bool(a["success"]),
                                                   column=str(a["column"]) if a.get("column") else None)
@@ -182,7 +178,7 @@ def _column_metrics(module: Any, metrics: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _input(io: DatasetIO) -> InputDataset:
+def _input(io: DatasetIO) -> Any:
     input_facets: dict[str, Any] = {}
     if io.assertions:
         input_facets["dataQualityAssertions"] = _assertions(io)
@@ -195,7 +191,7 @@ def _input(io: DatasetIO) -> InputDataset:
                         inputFacets=input_facets)
 
 
-def _output(io: DatasetIO) -> OutputDataset:
+def _output(io: DatasetIO) -> Any:
     facets = _dataset_facets(io)
     if io.column_lineage:
         lin = column_lineage_dataset

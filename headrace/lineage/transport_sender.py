@@ -23,7 +23,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from headrace.lineage.transport import BATCH, outbox_folder, rendered
 
@@ -31,6 +31,14 @@ log = logging.getLogger("headrace.lineage")
 
 EXIT_BUDGET = 5.0  # seconds the sender keeps trying after the pipeline's process is gone
 _ENV = "HEADRACE_OPENLINEAGE_SENDER"
+
+
+class _Sender:
+    """One sender process, and the events written to it that it has not yet said it dealt with."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self.unacked: collections.deque[str] = collections.deque()
 
 
 class SenderProcessDispatcher:
@@ -52,7 +60,7 @@ class SenderProcessDispatcher:
         self._written = self._handled = 0
         self._wake, self._stop = threading.Event(), threading.Event()
         self._thread: threading.Thread | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._current: _Sender | None = None
 
     def put(self, item: Any) -> None:
         self._queue.append(item)
@@ -84,41 +92,63 @@ class SenderProcessDispatcher:
                 return
             data = ("\n".join(line.replace("\n", " ") for line in lines) + "\n").encode("utf-8")
             try:
-                pipe = self._pipe()
-                pipe.write(data)
-                pipe.flush()
-                self._written += len(lines)
-            except OSError as exc:  # the sender died: these events are kept, the next write starts another
-                self._lost_sender(lines, exc)
+                sender = self._sender()
+            except OSError as exc:  # no process could be started: keep the events on disk
+                from headrace.lineage.transport_http import Outbox
 
-    def _pipe(self) -> IO[bytes]:
-        if self._proc is None or self._proc.poll() is not None:
-            self._proc = subprocess.Popen(
+                Outbox(outbox_folder(Path(self._config["home"]))).keep(lines)
+                log.warning("OpenLineage: no sender process (%s); %d event(s) kept in the outbox", exc, len(lines))
+                return
+            with self._acked:  # before the write: the sender may answer at once
+                sender.unacked.extend(lines)
+                self._written += len(lines)
+            try:
+                assert sender.proc.stdin is not None
+                sender.proc.stdin.write(data)
+                sender.proc.stdin.flush()
+            except OSError as exc:  # the sender died: what it had not dealt with is kept on disk
+                self._keep_unacked(sender, f"the sender process stopped ({exc})")
+                self._current = None
+
+    @property
+    def sender_pid(self) -> int | None:
+        """The process id of the current sender (``None`` before the first event)."""
+        return self._current.proc.pid if self._current is not None else None
+
+    def _sender(self) -> _Sender:
+        current = self._current
+        if current is None or current.proc.poll() is not None:
+            proc = subprocess.Popen(
                 [sys.executable, "-m", "headrace.lineage.transport_sender"], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={**os.environ, _ENV: json.dumps(self._config)},
                 start_new_session=True)  # a Ctrl-C meant for the pipeline does not kill its events
-            threading.Thread(target=self._read_acks, args=(self._proc,), daemon=True,
+            current = self._current = _Sender(proc)
+            threading.Thread(target=self._read_acks, args=(current,), daemon=True,
                              name="headrace-openlineage-acks").start()
-        assert self._proc.stdin is not None
-        return self._proc.stdin
+        return current
 
-    def _read_acks(self, proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
+    def _read_acks(self, sender: _Sender) -> None:
+        """Count what the sender dealt with; when it ends, keep on disk what it had not (killed, crashed)."""
+        assert sender.proc.stdout is not None
+        for line in sender.proc.stdout:
             with self._acked:
+                for _ in range(min(int(line), len(sender.unacked))):
+                    sender.unacked.popleft()
                 self._handled += int(line)
                 self._acked.notify_all()
+        self._keep_unacked(sender, f"the sender process ended with exit code {sender.proc.wait()}")
 
-    def _lost_sender(self, lines: list[str], exc: OSError) -> None:
+    def _keep_unacked(self, sender: _Sender, why: str) -> None:
         from headrace.lineage.transport_http import Outbox
 
-        Outbox(outbox_folder(Path(self._config["home"]))).keep(lines)
         with self._acked:
-            self._written += len(lines)
-            self._handled = self._written
+            left = list(sender.unacked)
+            sender.unacked.clear()
+            self._handled += len(left)
             self._acked.notify_all()
-        log.warning("OpenLineage: the sender process stopped (%s); %d event(s) kept in the outbox", exc, len(lines))
-        self._proc = None
+        if left:
+            Outbox(outbox_folder(Path(self._config["home"]))).keep(left)
+            log.warning("OpenLineage: %s; %d event(s) it had not sent are kept in the outbox", why, len(left))
 
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait up to ``timeout`` s until the sender has sent (or kept) every event emitted so far."""
@@ -132,7 +162,8 @@ class SenderProcessDispatcher:
         self._stop.set()
         self._wake.set()
         self.deliver()
-        proc = self._proc
+        sender = self._current
+        proc = sender.proc if sender is not None else None
         if proc is None or proc.stdin is None:
             return
         try:
@@ -144,9 +175,9 @@ class SenderProcessDispatcher:
 
     def wait(self, timeout: float) -> bool:
         """Wait up to ``timeout`` s for the sender process to end (after ``close``); True if it did."""
-        proc = self._proc
-        if proc is None:
+        if self._current is None:
             return True
+        proc = self._current.proc
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:

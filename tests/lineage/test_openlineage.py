@@ -458,3 +458,15 @@ def test_a_worker_run_of_a_deployment_slot_has_its_nominal_time(events_file: Pat
     assert {e["run"]["facets"]["nominalTime"]["nominalStartTime"] for e in flow_events} == {
         "2024-03-01T06:00:00+00:00"}
     assert len(by_job(events)["sales-etl.load"]) == 2
+
+
+def test_the_client_library_loads_light_and_still_imports_whole_afterwards() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; import headrace.lineage.openlineage_facets as f; "
+            "light = [m for m in ('requests', 'httpx2', 'fsspec', 'yaml') if m in sys.modules]; "
+            "from openlineage.client import OpenLineageClient; from openlineage.client.event_v2 import RunEvent; "
+            "print(light, RunEvent is f.RunEvent, OpenLineageClient.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[] True OpenLineageClient"

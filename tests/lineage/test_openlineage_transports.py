@@ -193,6 +193,32 @@ def test_a_hanging_endpoint_costs_the_pipeline_a_bounded_time_then_the_cli_sends
     assert kept(headrace_home) == []
 
 
+def test_a_killed_sender_process_loses_no_event(servers: list[LineageServer], monkeypatch: pytest.MonkeyPatch,
+                                               headrace_home: Path) -> None:
+    import signal
+
+    hanging = serve(servers, "hang")  # the sender holds the events, busy with the first one
+    monkeypatch.setenv("HEADRACE_OPENLINEAGE_URL", hanging.url)
+    assert shipped() == 3
+    emitter = emitter_from_env()
+    assert emitter is not None
+    dispatcher: Any = emitter.dispatcher
+    dispatcher.deliver()
+    deadline = time.monotonic() + 30
+    while not hanging.requests and time.monotonic() < deadline:  # it is sending the first event now
+        time.sleep(0.05)
+    os.kill(dispatcher.sender_pid, signal.SIGKILL)
+    assert emitter.drain(30)  # every event is accounted for: the dead sender's are kept on disk
+    assert len(kept(headrace_home)) == 8
+    good = serve(servers)
+    monkeypatch.setenv("HEADRACE_OPENLINEAGE_URL", good.url)
+    shipped(1)
+    close_emitters(timeout=60)
+    names = [e["job"]["name"] for e in good.accepted]
+    assert names.count("shipped") == 4 and names.count("shipped.step") == 8  # 8 kept + 4 new events
+    assert kept(headrace_home) == []
+
+
 def test_a_rejected_event_is_set_aside_not_resent(servers: list[LineageServer], tmp_path: Path) -> None:
     server = serve(servers, "reject")
     outbox = Outbox(tmp_path / "outbox")
