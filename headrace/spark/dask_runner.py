@@ -104,7 +104,10 @@ class DaskTaskRunner(TaskRunner):
         target: Any = self.address
         if target is None:
             kwargs = {**DEFAULT_CLUSTER, **self.cluster_kwargs}
-            kwargs["scheduler_kwargs"] = {"allowed_failures": 0, **kwargs.get("scheduler_kwargs", {})}
+            own: dict[str, Any] = {"allowed_failures": 0}
+            if kwargs["dashboard_address"] is None:  # its HTTP endpoints (health, metrics) on a free port
+                own["dashboard_address"] = "127.0.0.1:0"
+            kwargs["scheduler_kwargs"] = {**own, **kwargs.get("scheduler_kwargs", {})}
             _silence(kwargs.get("silence_logs", logging.WARNING))
             try:
                 self._cluster = target = distributed.LocalCluster(**kwargs)

@@ -18,7 +18,8 @@ def dask_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     home = tmp_path_factory.mktemp("dask_worker_home")
     cluster = LocalCluster(n_workers=2, threads_per_worker=2, processes=True, host="127.0.0.1",
-                           dashboard_address=None, env={"HEADRACE_HOME": str(home)})
+                           dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                           env={"HEADRACE_HOME": str(home)})
     try:
         yield str(cluster.scheduler_address)
     finally:
