@@ -101,7 +101,7 @@ class DaskTaskRunner(TaskRunner):
 
     def _start(self) -> Any:
         distributed = require_distributed()
-        target: Any = self.address
+        target: Any = self.address or self._cluster  # a cluster whose client failed is reused
         if target is None:
             kwargs = {**DEFAULT_CLUSTER, **self.cluster_kwargs}
             own: dict[str, Any] = {"allowed_failures": 0}
@@ -123,7 +123,10 @@ class DaskTaskRunner(TaskRunner):
 
     def submit(self, fn: Callable[[], Any]) -> Any:
         if self._pool is None and self.max_workers is None:
-            threads = sum(_outside_runs(self._connect().nthreads).values())
+            try:
+                threads = sum(_outside_runs(self._connect().nthreads).values())
+            except TaskRunError:  # each task run reports it (its call connects again)
+                threads = 0
             self.max_workers = max(16, 2 * threads)
         return super().submit(fn)
 

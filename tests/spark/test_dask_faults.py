@@ -219,12 +219,21 @@ def test_a_scheduler_that_is_not_there_fails_the_task_run_with_its_address() -> 
 
     @flow(task_runner=DaskTaskRunner(address=address, client_kwargs={"timeout": "1s"}))
     def pipeline() -> int:
-        return anything()  # type: ignore[no-any-return]
+        return anything() + anything.submit().result()  # type: ignore[no-any-return]
 
     state = pipeline(return_state=True)  # type: ignore[call-arg]
     assert state.is_failed()
     (run,) = get_store().list_task_runs(str(state.run_id))
     assert run["state_name"] == "Failed"
+    assert run["state_message"].startswith(f"TaskRunError: DaskTaskRunner cannot reach the Dask scheduler at {address}")
+
+    @flow(task_runner=DaskTaskRunner(address=address, client_kwargs={"timeout": "1s"}))
+    def submitted() -> int:
+        return anything.submit().result()  # type: ignore[no-any-return]
+
+    state = submitted(return_state=True)  # type: ignore[call-arg]
+    assert state.is_failed()
+    (run,) = get_store().list_task_runs(str(state.run_id))
     assert run["state_message"].startswith(f"TaskRunError: DaskTaskRunner cannot reach the Dask scheduler at {address}")
 
 
