@@ -11,17 +11,25 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import psutil
 import pytest
+from dask_test_cluster import shared_cluster
 
 from headrace import DaskTaskRunner, flow, task
 from headrace.errors import ConfigError
 from headrace.io import read_sql, write_table
 from headrace.store import get_store
+
+
+@pytest.fixture(scope="module")
+def dask_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A running scheduler for this module (see dask_test_cluster.py)."""
+    yield from shared_cluster(tmp_path_factory)
 
 
 def frame(n: int) -> pd.DataFrame:

@@ -1,4 +1,11 @@
-"""One Dask LocalCluster per test module (2 worker processes), on loopback only."""
+"""One Dask LocalCluster per test module (2 worker processes), on loopback only.
+
+Each Dask test module declares its fixture with it (a conftest here is the Spark tests'):
+
+    @pytest.fixture(scope="module")
+    def dask_address(tmp_path_factory):
+        yield from shared_cluster(tmp_path_factory)
+"""
 
 from __future__ import annotations
 
@@ -7,8 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 
-@pytest.fixture(scope="module")
-def dask_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def shared_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A running scheduler, as a team's cluster would be: the runner only connects to it.
 
     Dask's own default of re-running a task whose worker died is kept here (allowed-failures 3).
