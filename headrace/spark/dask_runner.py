@@ -15,8 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import os
 import pickle
+import signal
 import threading
+import time
 import uuid
 import weakref
 from collections import OrderedDict
@@ -36,6 +39,7 @@ DASK_EXTRA = "pip install 'headrace[dask]'"
 # start one), and a worker death fails the attempt at once, so headrace's retries decide what
 # happens next (Dask would otherwise re-run the body up to 3 times under the same attempt).
 DEFAULT_CLUSTER: dict[str, Any] = {"processes": True, "host": "127.0.0.1", "dashboard_address": None}
+CLOSE_LIMIT = 10.0  # seconds for the runner's own LocalCluster to close (1-6 s seen on a busy 2-core machine)
 ABANDON_LIMIT = 40.0  # seconds to fence a given-up attempt on the workers (a commit in flight ends first)
 POLL = 0.1  # how often a waiting task run looks at its flow run's cancel event
 
@@ -97,10 +101,13 @@ class DaskTaskRunner(TaskRunner):
 
     def _start(self) -> Any:
         distributed = require_distributed()
-        target: Any = self.address
+        target: Any = self.address or self._cluster  # a cluster whose client failed is reused
         if target is None:
             kwargs = {**DEFAULT_CLUSTER, **self.cluster_kwargs}
-            kwargs["scheduler_kwargs"] = {"allowed_failures": 0, **kwargs.get("scheduler_kwargs", {})}
+            own: dict[str, Any] = {"allowed_failures": 0}
+            if kwargs["dashboard_address"] is None:  # its HTTP endpoints (health, metrics) on a free port
+                own["dashboard_address"] = "127.0.0.1:0"
+            kwargs["scheduler_kwargs"] = {**own, **kwargs.get("scheduler_kwargs", {})}
             _silence(kwargs.get("silence_logs", logging.WARNING))
             try:
                 self._cluster = target = distributed.LocalCluster(**kwargs)
@@ -116,7 +123,10 @@ class DaskTaskRunner(TaskRunner):
 
     def submit(self, fn: Callable[[], Any]) -> Any:
         if self._pool is None and self.max_workers is None:
-            threads = sum(_outside_runs(self._connect().nthreads).values())
+            try:
+                threads = sum(_outside_runs(self._connect().nthreads).values())
+            except TaskRunError:  # each task run reports it (its call connects again)
+                threads = 0
             self.max_workers = max(16, 2 * threads)
         return super().submit(fn)
 
@@ -202,7 +212,29 @@ class DaskTaskRunner(TaskRunner):
         if client is not None:
             _outside_runs(client.close)
         if cluster is not None:
-            _outside_runs(cluster.close)
+            _close_cluster(cluster)
+
+
+def _close_cluster(cluster: Any) -> None:
+    """Close the runner's LocalCluster. Dask's close can hang when a nanny is still restarting a
+    worker that was killed; then the worker processes are killed, so no flow run waits for ever."""
+    try:
+        _outside_runs(cluster.close, timeout=CLOSE_LIMIT)
+        return
+    except Exception as exc:
+        log.warning("the Dask LocalCluster did not close within %g s (%s); killing its worker processes",
+                    CLOSE_LIMIT, type(exc).__name__)
+    killed: set[int] = set()
+    for _ in range(5):  # a nanny may be starting a replacement as we go
+        for nanny in list(getattr(cluster, "workers", {}).values()):
+            pid = getattr(nanny, "pid", None)
+            if pid and pid not in killed:
+                killed.add(pid)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        time.sleep(0.2)
 
 
 def _silence(level: int | bool) -> None:

@@ -13,11 +13,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from dask_test_cluster import shared_cluster
 
 from headrace import (
     DaskTaskRunner,
@@ -40,6 +42,12 @@ from headrace.store import get_store
 CANARY = "s3cr3t-dask-canary"
 SUITE = Suite("dask_sales", [expect.column_values_to_not_be_null("order_id"),
                              expect.column_values_to_be_between("amount", min_value=0)], on_failure="warn")
+
+
+@pytest.fixture(scope="module")
+def dask_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A running scheduler for this module (see dask_test_cluster.py)."""
+    yield from shared_cluster(tmp_path_factory)
 
 
 def frame(n: int, start: int = 0) -> pd.DataFrame:

@@ -4,22 +4,32 @@ Dask not installed; and the runner's own LocalCluster, started and closed with i
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import psutil
 import pytest
+from dask_test_cluster import shared_cluster
 
 from headrace import DaskTaskRunner, flow, task
 from headrace.errors import ConfigError
 from headrace.io import read_sql, write_table
 from headrace.store import get_store
+
+
+@pytest.fixture(scope="module")
+def dask_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A running scheduler for this module (see dask_test_cluster.py)."""
+    yield from shared_cluster(tmp_path_factory)
 
 
 def frame(n: int) -> pd.DataFrame:
@@ -134,6 +144,73 @@ def test_on_a_shared_cluster_dask_reruns_a_killed_body_and_its_load_still_lands_
     assert (int(got["n"][0]), int(got["d"][0])) == (500, 500)
 
 
+@task(retries=4, retry_delay_seconds=0)
+def load_part(url: str, i: int, folder: str) -> int:
+    (Path(folder) / f"{i}.started").touch()
+    time.sleep(random.uniform(0, 0.3))
+    rows = write_table(pd.DataFrame({"order_id": range(i * 100, i * 100 + 100)}), "sales", url)
+    time.sleep(random.uniform(0, 0.3))  # a kill here comes after the commit
+    return rows
+
+
+def _worker_processes(before: set[int]) -> list[int]:
+    """The worker processes (spawned by the nannies of this process) that appeared since ``before``."""
+    found = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            cmd = " ".join(proc.cmdline())
+        except psutil.Error:
+            continue
+        if proc.pid not in before and "spawn_main" in cmd and "resource_tracker" not in cmd:
+            found.append(proc.pid)
+    return sorted(found)
+
+
+@pytest.mark.parametrize(("backend", "seed"), [("postgresql", 21)])
+def test_workers_killed_at_random_points_never_duplicate_or_lose_a_load(
+        backend: str, seed: int, request: Any, tmp_path: Path) -> None:
+    url = (str(request.getfixturevalue("pg_libpq_url")) if backend == "postgresql"
+           else f"sqlite:///{tmp_path / 'w.sqlite'}")
+    rng = random.Random(seed)
+    stop = threading.Event()
+    kills: list[int] = []
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+
+    killing = threading.Lock()
+
+    @flow(task_runner=DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1}))
+    def pipeline() -> int:
+        total = sum(load_part.map(url, range(8), str(tmp_path)).result())
+        with killing:  # kills are of workers running bodies, not of a cluster being closed
+            stop.set()
+        return total
+
+    def killer() -> None:
+        while not list(tmp_path.glob("*.started")):  # the cluster is up, bodies are running
+            if stop.wait(0.02):
+                return
+        while len(kills) < 3 and not stop.wait(rng.uniform(0.3, 1.0)):
+            with killing:
+                pids = _worker_processes(before)
+                if pids and not stop.is_set():
+                    kills.append(rng.choice(pids))
+                    os.kill(kills[-1], signal.SIGKILL)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    state = pipeline(return_state=True)  # type: ignore[call-arg]
+    stop.set()
+    thread.join(10)
+    assert kills, "no worker was killed"
+    assert state.is_completed(), state.message
+    got = read_sql("SELECT count(*) AS n, count(DISTINCT order_id) AS d FROM sales", url)
+    assert (int(got["n"][0]), int(got["d"][0])) == (800, 800)
+    runs = get_store().list_task_runs(str(state.run_id))
+    assert sorted(t["state_name"] for t in runs) == ["Completed"] * 8
+    time.sleep(0.5)
+    assert _worker_processes(before) == []  # the cluster is gone, even when Dask's close hung
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -150,12 +227,21 @@ def test_a_scheduler_that_is_not_there_fails_the_task_run_with_its_address() -> 
 
     @flow(task_runner=DaskTaskRunner(address=address, client_kwargs={"timeout": "1s"}))
     def pipeline() -> int:
-        return anything()  # type: ignore[no-any-return]
+        return anything() + anything.submit().result()  # type: ignore[no-any-return]
 
     state = pipeline(return_state=True)  # type: ignore[call-arg]
     assert state.is_failed()
     (run,) = get_store().list_task_runs(str(state.run_id))
     assert run["state_name"] == "Failed"
+    assert run["state_message"].startswith(f"TaskRunError: DaskTaskRunner cannot reach the Dask scheduler at {address}")
+
+    @flow(task_runner=DaskTaskRunner(address=address, client_kwargs={"timeout": "1s"}))
+    def submitted() -> int:
+        return anything.submit().result()  # type: ignore[no-any-return]
+
+    state = submitted(return_state=True)  # type: ignore[call-arg]
+    assert state.is_failed()
+    (run,) = get_store().list_task_runs(str(state.run_id))
     assert run["state_message"].startswith(f"TaskRunError: DaskTaskRunner cannot reach the Dask scheduler at {address}")
 
 
