@@ -18,9 +18,11 @@ The job's staging folder must be visible to every executor: a local target on ``
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import os
+import re
 import tempfile
 import threading
 import time
@@ -255,9 +257,10 @@ def run_spark(job: LakeJob, progress: LakeProgress) -> LakeResult:
         typed.persist()
         try:
             started = time.perf_counter()
-            _write_staged(job, typed, stage)
-            staged = time.perf_counter()
-            _count(job, typed, files, result)
+            with _task_errors(job):
+                _write_staged(job, typed, stage)
+                staged = time.perf_counter()
+                _count(job, typed, files, result)
             counted = time.perf_counter()
         finally:
             typed.unpersist()
@@ -267,6 +270,27 @@ def run_spark(job: LakeJob, progress: LakeProgress) -> LakeResult:
     result.bytes_written, result.partitions, result.quarantine_files = (
         out.bytes_written, out.partitions, out.quarantine_files)
     return result
+
+
+@contextlib.contextmanager
+def _task_errors(job: LakeJob) -> Iterator[None]:
+    """A failed Spark job as one line naming the cause (a task's Python error, or Spark's own),
+    not pages of JVM stack; nothing is published when the job fails."""
+    try:
+        yield
+    except Exception as exc:
+        if not type(exc).__module__.startswith(("pyspark", "py4j")):
+            raise
+        raise LakeJobError(f"{job.name} failed on Spark: {task_error(str(exc))}") from exc
+
+
+def task_error(text: str) -> str:
+    """The line that says what went wrong in a Spark error's text: the last line of a Python
+    task's traceback (``DataFileError: lake file ... vanished``), else Spark's first line."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    python = [ln for ln in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*:", ln)
+              and not ln.startswith(("org.", "java.", "py4j.", "scala.", "pyspark.errors"))]
+    return (python[-1] if python else lines[0] if lines else "unknown error")[:500]
 
 
 def _typed_frame(spark: Any, job: LakeJob, pieces: list[Piece], counters: _Counters) -> Any:
