@@ -113,6 +113,9 @@ def spark_session(master: str | None = None, *, app_name: str = "headrace",
     session on another master is an error, not silently reused: stop it first.
     """
     pyspark = require_pyspark()
+    from headrace.spark import quality
+
+    quality.register()      # Spark DataFrames become checkable by suites
     chosen = master_from(master)
     settings = {**BASE_CONF, **(conf or {})}
     if "spark.jars.packages" in settings:

@@ -14,7 +14,6 @@ TEST_CONF = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[Any]:
-    import headrace.spark  # noqa: F401  (what a user imports; registers the Spark quality backend)
     from headrace.spark.session import spark_session, stop_session
 
     session = spark_session("local[2]", app_name="headrace-tests", conf=TEST_CONF)
