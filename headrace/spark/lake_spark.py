@@ -315,7 +315,9 @@ def _write_staged(job: LakeJob, typed: Any, stage: str) -> None:
     if parts:
         # Each partition's rows to one task: one file per partition, not one per (piece, partition).
         by = [f"__hr_p{i}" for i in range(len(parts))]
-        writer = good.repartition(*by).write.mode("overwrite").partitionBy(*by)
+        # As many writers as read tasks (not spark.sql.shuffle.partitions, 200 by default).
+        tasks = typed.rdd.getNumPartitions()
+        writer = good.repartition(tasks, *by).write.mode("overwrite").partitionBy(*by)
     else:
         writer = good.write.mode("overwrite")
     writer.parquet(os.path.join(stage, "good"))
