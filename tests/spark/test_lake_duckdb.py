@@ -378,3 +378,10 @@ def test_streamed_gunzip_keeps_and_reports_what_issue_8_does(case: str) -> None:
         dst.seek(0)
         assert dst.read() == data
     assert got == (None if damage is None else (damage[1], damage[2]))
+
+
+def test_a_line_longer_than_duckdbs_line_limit_is_still_read(tmp_path: Path) -> None:
+    long_name = "x" * 3_000_000  # DuckDB's CSV line limit is 2 MB: the file is read line by line instead
+    result, rows, reasons = run(tmp_path, [json.dumps({"id": 1, "name": long_name}), '{"id": 2}', "{bad"])
+    assert [(r["id"], len(r["name"] or "")) for r in rows] == [(1, 3_000_000), (2, 0)]
+    assert reasons == {"{bad": R.INVALID_JSON} and result.rows_read == 3
