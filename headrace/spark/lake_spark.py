@@ -35,6 +35,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from headrace.io._compressed import is_compressed
 from headrace.spark import reasons as R
 from headrace.spark.lake import ARROW_TYPES, LakeJob, LakeJobError, LakeResult
 from headrace.spark.lakefiles import LakeFile, check_writable, list_files, local_copy, staging_dir
@@ -47,7 +48,6 @@ log = logging.getLogger("headrace.spark")
 CHUNK_BYTES = 64 * 1024 * 1024   # a plain file is read by one task per this many bytes
 BATCH_LINES = 100_000            # lines typed by one DuckDB query inside a task
 LIVE_EVERY = 0.5                 # seconds between two looks at the running tasks' totals
-_COMPRESSED = (".gz", ".gzip")
 _SPARK_TYPES = {"int64": "bigint", "float64": "double", "string": "string", "bool": "boolean",
                 "date": "date", "timestamp": "timestamp"}
 
@@ -71,7 +71,7 @@ def plan(files: list[LakeFile], chunk: int | None = None) -> list[Piece]:
     chunk = chunk or CHUNK_BYTES
     pieces = []
     for no, f in enumerate(files):
-        if f.path.lower().endswith(_COMPRESSED) or f.size <= chunk:
+        if is_compressed(f.path) or f.size <= chunk:
             pieces.append(Piece(no, f))
             continue
         for start in range(0, f.size, chunk):
@@ -132,7 +132,7 @@ class PieceReader:
 
     def _piece(self, con: Any, piece: Piece) -> Iterator[pa.RecordBatch]:
         with tempfile.TemporaryDirectory(prefix="headrace-spark-") as work:
-            if piece.file.path.lower().endswith(_COMPRESSED):
+            if is_compressed(piece.file.path):
                 with local_copy(piece.file, work) as (local, damage):
                     with open(local, "rb") as fh:
                         yield from self._typed(con, piece, _lines(fh, 0, None))
