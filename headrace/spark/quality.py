@@ -1,6 +1,6 @@
 """Quality checks on Spark DataFrames, pushed down into Spark SQL.
 
-    import headrace.spark                       # registers this backend
+    import headrace.spark.quality               # registers this backend (spark_session() does too)
     result = suite.validate(spark_df)           # one Spark SQL aggregate per row condition
     good, bad = suite.split(spark_df)           # Arrow tables, as for any SQL source
 
@@ -142,7 +142,7 @@ _registered = False
 
 
 def register() -> None:
-    """Register the Spark backend once (``import headrace.spark`` does it)."""
+    """Register the Spark backend once (importing this module does it)."""
     global _registered
     if not _registered:
         register_backend(SparkBackend())

@@ -113,6 +113,9 @@ def spark_session(master: str | None = None, *, app_name: str = "headrace",
     session on another master is an error, not silently reused: stop it first.
     """
     pyspark = require_pyspark()
+    from headrace.spark import quality
+
+    quality.register()      # Spark DataFrames become checkable by suites
     chosen = master_from(master)
     settings = {**BASE_CONF, **(conf or {})}
     if "spark.jars.packages" in settings:
@@ -152,12 +155,12 @@ def _active_session() -> Any:
 
 
 def _reuse(active: Any, chosen: str, explicit: bool) -> Any:
+    # A session the user started keeps its own settings: nothing headrace runs on it depends on
+    # the session time zone (timestamps travel as UTC instants through Arrow).
     running = active.sparkContext.master
     if explicit and running != chosen:
         raise ConfigError(f"a Spark session is already running on {running}; stop it (spark.stop()) "
                           f"before running on {chosen}")
-    for key in ("spark.sql.session.timeZone", "spark.sql.ansi.enabled"):
-        active.conf.set(key, BASE_CONF[key])
     return active
 
 

@@ -51,3 +51,37 @@ def test_in_a_flow_the_spark_job_records_metrics_and_datasets(spark: Any, tmp_pa
     partial = [u["bytes_read"] for u in seen if 0 < u.get("bytes_read", 0) < total]
     assert partial, f"no update while the tasks ran: {seen}"
     assert partial == sorted(partial)      # the backlog only shrinks
+
+
+def test_a_failing_task_is_one_clear_line_and_publishes_nothing(spark: Any, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fault injected into what the tasks run (their typing query): the job fails with the
+    task's own error in one line, and the target gets no partition."""
+    from headrace.spark import LakeJobError, lake_spark
+
+    real = lake_spark.typed_select
+
+    def broken(*args: Any) -> tuple[str, dict[str, Any]]:
+        sql, params = real(*args)
+        return sql.replace("__hr_line", "__hr_no_such_column", 1), params
+
+    monkeypatch.setattr(lake_spark, "typed_select", broken)
+    lake = write_dirty_lake(str(tmp_path / "lake"), records=200, files=2)
+    job = LakeJob(lake.pattern, SALES_SCHEMA, sales_rules(), str(tmp_path / "wh"), partition_by=["order_date"],
+                  engine="spark", spark_master="local[2]")
+    with pytest.raises(LakeJobError) as info:
+        job.run()
+    message = str(info.value)
+    assert "failed on Spark" in message and "__hr_no_such_column" in message and "\n" not in message
+    assert not [p for p in (tmp_path / "wh").rglob("*.parquet")]
+
+
+def test_task_error_picks_the_python_cause() -> None:
+    from headrace.spark.lake_spark import task_error
+
+    text = ("An exception was thrown from the Python worker:\nTraceback (most recent call last):\n"
+            '  File "x.py", line 1, in f\nheadrace.errors.DataFileError: lake file s3://l/a.json vanished\n'
+            "\tat org.apache.spark.api.python.BasePythonRunner$ReaderIterator.handlePythonException(x)\n")
+    assert task_error(text) == "headrace.errors.DataFileError: lake file s3://l/a.json vanished"
+    assert task_error("[PATH_NOT_FOUND] Path does not exist: file:/x\nmore") == \
+        "[PATH_NOT_FOUND] Path does not exist: file:/x"

@@ -75,10 +75,18 @@ def test_the_running_session_is_shared_and_its_master_respected(spark: Any, monk
         S.spark_session()
 
 
-def test_spark_quality_backend_is_registered_by_importing_headrace_spark(spark: Any) -> None:
+def test_headraces_session_registers_the_spark_quality_backend(spark: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user who starts Spark through headrace checks Spark DataFrames with no other import."""
     import pyarrow as pa
 
-    import headrace.spark  # noqa: F401
-    from headrace.quality import open_source
+    from headrace.errors import QualityError
+    from headrace.quality import backends, open_source
+    from headrace.spark import quality
 
-    assert open_source(spark.createDataFrame(pa.table({"x": [1]}))).kind == "spark"
+    monkeypatch.setattr(backends, "_BACKENDS", [b for b in backends._BACKENDS if b.name != "spark"])
+    monkeypatch.setattr(quality, "_registered", False)
+    df = spark.createDataFrame(pa.table({"x": [1]}))
+    with pytest.raises(QualityError, match="cannot run checks on pyspark"):
+        open_source(df)
+    S.spark_session()
+    assert open_source(df).kind == "spark"
