@@ -6,6 +6,7 @@ Outside a run every accessor returns ``None`` and recorders do nothing.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -120,6 +121,19 @@ class TaskRunContext:
     prefix_box: list[str] = field(default_factory=list)
     # headrace.lineage.model.DatasetIO of this attempt's reads and writes
     lineage: list[Any] = field(default_factory=list)
+    # task name -> counter of the tasks this attempt's body has called (their keys, see ``child_key``)
+    child_counts: dict[str, Any] = field(default_factory=dict)
+
+    def child_key(self, task_name: str) -> str:
+        """``parent key/name-N``: the N-th call of a task by this attempt's body.
+
+        Counted per attempt, so a retried body names its calls as the first attempt did and
+        their loads keep their keys (on every runner: threads, processes, Dask).
+        """
+        counter = self.child_counts.get(task_name)
+        if counter is None:
+            counter = self.child_counts.setdefault(task_name, itertools.count())
+        return f"{self.task_key}/{task_name}-{next(counter)}"
 
     def load_prefix(self) -> str:
         """``work/task key/parameters hash``: what every load key of this task run starts with."""

@@ -69,7 +69,9 @@ class TaskRun:
         self.store: RunStore = self.flow.store if self.flow else get_store()
         self.now = self.flow.now if self.flow else utcnow
         self.id = uuid.uuid4().hex
-        self.key = self.flow.next_task_key(task.name) if self.flow else task.name
+        parent = task_run_var.get()   # a task called by a task's body is keyed by its caller's attempt
+        self.key = (parent.child_key(task.name) if parent is not None
+                    else self.flow.next_task_key(task.name) if self.flow else task.name)
         self.args, self.kwargs, self.wait_for = args, kwargs, wait_for
         self.parameters: dict[str, Any] = {}
         self.state = State("Pending")
@@ -186,7 +188,7 @@ class TaskRun:
             self.set_state("Running" if attempt == 1 else "Retrying",
                            None if attempt == 1 else f"attempt {attempt} of {task.retries + 1}")
             # Each attempt its own context: a late thread of an abandoned attempt keeps its own.
-            token = task_run_var.set(replace(ctx, attempt=attempt, fence=AttemptFence()))
+            token = task_run_var.set(replace(ctx, attempt=attempt, fence=AttemptFence(), child_counts={}))
             try:
                 record_declared(task, "input")
                 value = self._call(runner, cancel)

@@ -235,3 +235,44 @@ def test_concurrent_first_loads_into_a_missing_table_all_land(
         assert state.is_completed(), state.message
         assert state.result() == [200] * 8
         assert count(url, table) == distinct(url, table) == 1600
+
+
+
+@task
+def nested_load(url: str, start: int) -> int:
+    return write_table(frame(100), "sales", url)
+
+
+@task(retries=1, retry_delay_seconds=0)
+def calling_task(url: str, flag: str, start: int) -> int:
+    rows = nested_load(url, start)
+    if not os.path.exists(flag):
+        Path(flag).write_text("1")
+        raise ConnectionError("lost the connection after the nested load committed")
+    return rows
+
+
+@pytest.mark.parametrize("runner", ["threads", "processes"])
+def test_a_task_called_by_a_retried_task_loads_once(runner: str, tmp_path: Path) -> None:
+    """The calls a retried body makes keep their keys (caller's key + call number per attempt):
+    a nested load that committed in the first attempt is not repeated by the second, and two
+    callers of the same nested task with the same arguments each get their load."""
+    url = f"sqlite:///{tmp_path / 'w.sqlite'}"
+    flag = str(tmp_path / "failed-once")
+    task_runner = ThreadPoolTaskRunner(1) if runner == "threads" else ProcessPoolTaskRunner(1)
+
+    @flow(task_runner=task_runner)
+    def pipeline() -> list[int]:
+        # two callers of the same nested task with the same arguments: two loads
+        first = calling_task.submit(url, flag, 0).result()
+        return [first, calling_task.submit(url, flag, 0).result()]
+
+    state = pipeline(return_state=True)  # type: ignore[call-arg]
+    assert state.is_completed(), state.message
+    assert count(url) == 200            # each caller's load once; the retry repeated none
+    store = get_store()
+    store.writer.flush()
+    keys = sorted(r["task_key"] for r in store.list_task_runs(state.run_id) if r["task_name"] == "nested_load")
+    # the first caller's two attempts called it under one key; the second caller has its own
+    assert keys == ["calling_task-0/nested_load-0", "calling_task-0/nested_load-0",
+                    "calling_task-1/nested_load-0"]
