@@ -60,7 +60,7 @@ class TaskRun:
     """One call of a task, from creation to its final state."""
 
     __slots__ = ("task", "flow", "store", "id", "key", "args", "kwargs", "wait_for", "row", "state",
-                 "parameters", "now", "closed", "lock", "ctx", "observers", "__weakref__")
+                 "parameters", "now", "closed", "lock", "ctx", "observers", "nested", "__weakref__")
 
     def __init__(self, task: TaskLike, args: tuple[Any, ...], kwargs: dict[str, Any],
                  wait_for: Iterable[Any] | None = None) -> None:
@@ -69,7 +69,10 @@ class TaskRun:
         self.store: RunStore = self.flow.store if self.flow else get_store()
         self.now = self.flow.now if self.flow else utcnow
         self.id = uuid.uuid4().hex
-        parent = task_run_var.get()   # a task called by a task's body is keyed by its caller's attempt
+        # A task called by a task's body is keyed by its caller's attempt, and runs again in each
+        # attempt of its caller (as in a child process): never reused from an earlier attempt or run.
+        parent = task_run_var.get()
+        self.nested = parent is not None
         self.key = (parent.child_key(task.name) if parent is not None
                     else self.flow.next_task_key(task.name) if self.flow else task.name)
         self.args, self.kwargs, self.wait_for = args, kwargs, wait_for
@@ -284,7 +287,7 @@ class TaskRun:
     # -- reuse and cache --------------------------------------------------------------------
     def _reuse(self) -> State | None:
         flow = self.flow
-        if flow is None:
+        if flow is None or self.nested:
             return None
         if self.key in flow.completed:
             value = flow.completed[self.key]
@@ -360,7 +363,7 @@ class TaskRun:
         return state
 
     def _remember(self, value: Any) -> None:
-        if self.flow is not None:
+        if self.flow is not None and not self.nested:
             self.flow.completed[self.key] = value
 
     def _persist(self, value: Any, cache_key: str | None) -> str | None:

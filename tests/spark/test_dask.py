@@ -128,7 +128,9 @@ def summary(run_id: str, warehouse: str) -> dict[str, Any]:
         "logs": sorted((name.get(r["task_run_id"]), r["logger"], _plain(r["message"], run_id, warehouse))
                        for r in store.get_logs(run_id) if r["logger"] != "headrace.engine"),
         "metrics": sorted((name.get(m["task_run_id"]), m["name"], m["value"]) for m in store.get_metrics(run_id)),
-        "datasets": sorted((name.get(d["task_run_id"]), d["direction"], d["kind"], d["name"], d["rows"])
+        # a table is named database.schema.table, the database being each runner's own file
+        "datasets": sorted((name.get(d["task_run_id"]), d["direction"], d["kind"],
+                            d["name"].removeprefix(warehouse.removesuffix(".duckdb") + "."), d["rows"])
                            for d in store.get_dataset_io(run_id)),
         "quality": sorted(quality),
     }
@@ -155,19 +157,19 @@ def test_a_body_on_a_worker_is_recorded_exactly_as_on_threads_and_processes(
     threads = seen["threads"]
     assert threads["run"] == {"state_name": "Completed", "rows_loaded": 300}
     assert ("report_and_load", "report_and_load-0", "Completed", 2) in threads["tasks"]
-    assert ("quality-gate:dask_sales", "quality-gate:dask_sales-1", "Completed", 1) in threads["tasks"]
+    assert ("quality-gate:dask_sales", "report_and_load-0/quality-gate:dask_sales-0", "Completed", 1) in threads["tasks"]
     assert ("report_and_load", "headrace.runs", "loading with ***") in threads["logs"]
     assert ("report_and_load", "app.worker", "plain line postgresql://etl:***@db/dwh") in threads["logs"]
     assert ("report_and_load", "rows_in", 300.0) in threads["metrics"]
-    assert ("report_and_load", "output", "duckdb", "sales", 0) in threads["datasets"]  # the retry's skip
-    assert ("report_and_load", "output", "duckdb", "sales", 300) in threads["datasets"]
+    assert ("report_and_load", "output", "duckdb", "main.sales", 0) in threads["datasets"]  # the retry's skip
+    assert ("report_and_load", "output", "duckdb", "main.sales", 300) in threads["datasets"]
     assert ("quality-gate:dask_sales", "dask_sales", True) in threads["quality"]
+    # A task that a body calls is keyed by its caller's attempt on every runner, so each
+    # attempt's gate has the same key and the three runners record the same thing.
+    assert [t[1] for t in threads["tasks"]].count("report_and_load-0/quality-gate:dask_sales-0") == 2
     assert seen["dask"] == seen["processes"]
-    # One difference with threads, shared by both process runners: a task that a body calls is
-    # keyed per attempt there (both gates are quality-gate:dask_sales-0), per flow run on threads.
-    nested_keys = {"quality-gate:dask_sales-0", "quality-gate:dask_sales-1"}
-    assert {t[1] for t in threads["tasks"]} & nested_keys == nested_keys
-    assert [t[1] for t in seen["dask"]["tasks"]].count("quality-gate:dask_sales-0") == 2
+    for part in ("tasks", "quality", "datasets", "metrics", "logs", "run"):
+        assert seen["dask"][part] == threads[part], part
     keyless = {k: v if k != "tasks" else sorted((t[0], t[2], t[3]) for t in v) for k, v in threads.items()}
     assert {k: v if k != "tasks" else sorted((t[0], t[2], t[3]) for t in v) for k, v in seen["dask"].items()} \
         == keyless
