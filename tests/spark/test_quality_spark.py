@@ -100,3 +100,23 @@ def test_a_check_spark_cannot_run_is_a_clear_error(spark: Any) -> None:
     df = spark.createDataFrame(pa.table({"__hr_order": [1]}))
     with pytest.raises(QualityError, match="__hr_order"):
         Suite("s", [expect.column_values_to_not_be_null("__hr_order")]).validate(df)
+
+
+def test_a_spark_frame_is_checked_without_importing_headrace_spark() -> None:
+    """A user's own SparkSession and a suite from headrace.quality alone: the Spark backend loads itself."""
+    import subprocess
+    import sys
+
+    code = (
+        "from pyspark.sql import SparkSession\n"
+        "spark = SparkSession.builder.master('local[1]').config('spark.ui.enabled', 'false').getOrCreate()\n"
+        "df = spark.createDataFrame([(1,), (None,), (3,)], 'x long')\n"
+        "import sys\n"
+        "from headrace.quality import Suite, expect\n"
+        "assert 'headrace.spark' not in sys.modules\n"
+        "result = Suite('s', [expect.column_values_to_not_be_null('x')]).validate(df)\n"
+        "print('RESULT', result.success, result.results[0].unexpected_count)\n"
+        "spark.stop()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "RESULT False 1" in out.stdout

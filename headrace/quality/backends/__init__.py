@@ -33,6 +33,8 @@ def open_source(data: Any) -> Source:
         source = backend.open(data)
         if source is not None:
             return source
+    if type(data).__module__.startswith("pyspark.") and _load_spark():
+        return open_source(data)
     raise QualityError(
         f"cannot run checks on {type(data).__module__}.{type(data).__name__}; give a pandas, "
         "Polars or Arrow frame, a .parquet/.csv path, DuckDBTable(...) or PostgresTable(...)")
@@ -55,3 +57,13 @@ def _load_builtins() -> None:
     register_backend(MemoryBackend(), first=False)
     register_backend(SqlBackend(), first=False)
     _loaded = True
+
+
+def _load_spark() -> bool:
+    """A Spark DataFrame given before ``headrace.spark`` was imported: its backend registers itself
+    when loaded (by name: the spark part builds on quality, not the other way round)."""
+    import importlib
+
+    before = len(_BACKENDS)
+    importlib.import_module("headrace.spark.quality")
+    return len(_BACKENDS) > before
