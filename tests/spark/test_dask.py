@@ -157,7 +157,8 @@ def test_a_body_on_a_worker_is_recorded_exactly_as_on_threads_and_processes(
     threads = seen["threads"]
     assert threads["run"] == {"state_name": "Completed", "rows_loaded": 300}
     assert ("report_and_load", "report_and_load-0", "Completed", 2) in threads["tasks"]
-    assert ("quality-gate:dask_sales", "report_and_load-0/quality-gate:dask_sales-0", "Completed", 1) in threads["tasks"]
+    gate = ("quality-gate:dask_sales", "report_and_load-0/quality-gate:dask_sales-0", "Completed", 1)
+    assert gate in threads["tasks"]
     assert ("report_and_load", "headrace.runs", "loading with ***") in threads["logs"]
     assert ("report_and_load", "app.worker", "plain line postgresql://etl:***@db/dwh") in threads["logs"]
     assert ("report_and_load", "rows_in", 300.0) in threads["metrics"]
