@@ -145,8 +145,8 @@ def _settle_suspects(con: Any, lo: int, hi: int) -> None:
 
 
 def _load_lines_in_python(con: Any, job: LakeJob, no: int, local: str) -> None:
-    lines = "SELECT __hr_line, CAST($file AS INTEGER) AS __hr_file FROM __hr_chunk"
-    sql, params = typed_select(job.types, job.checks, lines)
+    chunk_lines = "SELECT __hr_line, CAST($file AS INTEGER) AS __hr_file FROM __hr_chunk"
+    sql, params = typed_select(job.types, job.checks, chunk_lines)
     insert, params = _INSERT + sql, {**params, "file": no}
     for lines, bad in _chunks(local):
         if bad:
