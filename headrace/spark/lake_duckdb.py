@@ -19,8 +19,8 @@ from typing import Any
 import pyarrow as pa
 
 from headrace.spark import reasons as R
-from headrace.spark.lake import LakeJob, LakeResult
 from headrace.spark.lakefiles import LakeFile, check_writable, list_files, local_copy, staging_dir
+from headrace.spark.lakespec import LakeResult, LakeSpec
 from headrace.spark.lakesql import MASK_BITS, SQL_TYPES, is_strict_json, typed_select
 from headrace.spark.progress import LakeProgress
 from headrace.spark.publish import NULL_PARTITION, publish
@@ -37,7 +37,7 @@ _CHUNK_LINES = 100_000
 _INSERT = "INSERT INTO __hr_staged "  # + a typed_select(...) statement (identifiers quoted, values bound)
 
 
-def run_duckdb(job: LakeJob, progress: LakeProgress) -> LakeResult:
+def run_duckdb(job: LakeSpec, progress: LakeProgress) -> LakeResult:
     """Run ``job`` on DuckDB (see ``headrace.spark.lake`` for the contract)."""
     import duckdb
 
@@ -69,7 +69,7 @@ def run_duckdb(job: LakeJob, progress: LakeProgress) -> LakeResult:
     return result
 
 
-def _config(job: LakeJob, work: str) -> dict[str, Any]:
+def _config(job: LakeSpec, work: str) -> dict[str, Any]:
     config: dict[str, Any] = {"temp_directory": os.path.join(work, "spill"), "preserve_insertion_order": False}
     if job.memory_limit:
         config["memory_limit"] = job.memory_limit
@@ -78,7 +78,7 @@ def _config(job: LakeJob, work: str) -> dict[str, Any]:
     return config
 
 
-def _create_staging(con: Any, job: LakeJob) -> None:
+def _create_staging(con: Any, job: LakeSpec) -> None:
     from headrace.quality.backends.sqltext import quote
 
     cols = [f"{quote(n)} {SQL_TYPES[t]}" for n, t in job.types.items()]
@@ -87,7 +87,7 @@ def _create_staging(con: Any, job: LakeJob) -> None:
         [*cols, "__hr_reason VARCHAR", "__hr_raw VARCHAR", *masks, "__hr_suspect BOOLEAN", "__hr_file INTEGER"]) + ")")
 
 
-def _masks(job: LakeJob) -> int:
+def _masks(job: LakeSpec) -> int:
     return (len(job.types) + MASK_BITS - 1) // MASK_BITS
 
 
@@ -103,7 +103,7 @@ def _batches(files: list[LakeFile]) -> Iterator[tuple[int, list[LakeFile]]]:
         yield start, files[start:]
 
 
-def _load_batch(con: Any, job: LakeJob, first: int, batch: list[LakeFile], work: str) -> None:
+def _load_batch(con: Any, job: LakeSpec, first: int, batch: list[LakeFile], work: str) -> None:
     import duckdb
 
     with ExitStack() as stack:
@@ -120,7 +120,7 @@ def _load_batch(con: Any, job: LakeJob, first: int, batch: list[LakeFile], work:
     _settle_suspects(con, first, first + len(batch) - 1)
 
 
-def _load_file(con: Any, job: LakeJob, no: int, f: LakeFile, local: str) -> None:
+def _load_file(con: Any, job: LakeSpec, no: int, f: LakeFile, local: str) -> None:
     import duckdb
 
     sql, params = typed_select(job.types, job.checks, _LINES)
@@ -144,7 +144,7 @@ def _settle_suspects(con: Any, lo: int, hi: int) -> None:
                     "WHERE __hr_file BETWEEN $1 AND $2 AND __hr_suspect AND __hr_reason IS NULL", [lo, hi])
 
 
-def _load_lines_in_python(con: Any, job: LakeJob, no: int, local: str) -> None:
+def _load_lines_in_python(con: Any, job: LakeSpec, no: int, local: str) -> None:
     chunk_lines = "SELECT __hr_line, CAST($file AS INTEGER) AS __hr_file FROM __hr_chunk"
     sql, params = typed_select(job.types, job.checks, chunk_lines)
     insert, params = _INSERT + sql, {**params, "file": no}
@@ -176,7 +176,7 @@ def _chunks(local: str) -> Any:
     yield lines, bad
 
 
-def _insert_bad(con: Any, job: LakeJob, no: int, rows: list[tuple[str, str]]) -> None:
+def _insert_bad(con: Any, job: LakeSpec, no: int, rows: list[tuple[str, str]]) -> None:
     # typed columns null, the raw line and its reason, no rule failed, not suspect, the file's number
     values = ["NULL"] * len(job.types) + ["$2", "$1"] + ["0"] * _masks(job) + ["false", "$3"]
     con.executemany("INSERT INTO __hr_staged VALUES (" + ", ".join(values) + ")", [[*r, no] for r in rows])
@@ -197,7 +197,7 @@ def _count_files(con: Any, first: int, batch: list[LakeFile], result: LakeResult
         result.bad_bytes += int(bad_bytes)
 
 
-def _missing(con: Any, job: LakeJob) -> dict[str, int]:
+def _missing(con: Any, job: LakeSpec) -> dict[str, int]:
     names = list(job.types)
     exprs = [f"count(*) FILTER (WHERE __hr_miss{k // MASK_BITS} & {1 << (k % MASK_BITS)} <> 0)"
              for k in range(len(names))]
@@ -205,7 +205,7 @@ def _missing(con: Any, job: LakeJob) -> dict[str, int]:
     return {n: int(c) for n, c in zip(names, counts, strict=True) if c}
 
 
-def _write_outputs(con: Any, job: LakeJob, files: list[LakeFile], stage: str) -> None:
+def _write_outputs(con: Any, job: LakeSpec, files: list[LakeFile], stage: str) -> None:
     from headrace.quality.backends.sqltext import quote
 
     good = os.path.join(stage, "good")

@@ -37,8 +37,8 @@ import pyarrow.compute as pc
 
 from headrace.io._compressed import is_compressed
 from headrace.spark import reasons as R
-from headrace.spark.lake import ARROW_TYPES, LakeJob, LakeJobError, LakeResult
 from headrace.spark.lakefiles import LakeFile, check_writable, list_files, local_copy, staging_dir
+from headrace.spark.lakespec import ARROW_TYPES, LakeJobError, LakeResult, LakeSpec
 from headrace.spark.lakesql import MASK_BITS, is_strict_json, typed_select
 from headrace.spark.progress import LakeProgress
 from headrace.spark.publish import NULL_PARTITION, publish
@@ -110,7 +110,7 @@ class PieceReader:
     It holds only picklable values: the pieces, the SQL text and its bound parameters.
     """
 
-    def __init__(self, job: LakeJob, pieces: list[Piece], counters: _Counters) -> None:
+    def __init__(self, job: LakeSpec, pieces: list[Piece], counters: _Counters) -> None:
         self.pieces = pieces
         self.schema = arrow_schema(job.types)
         self.sql, self.params = typed_select(job.types, job.checks, "SELECT __hr_line, __hr_file FROM __hr_chunk")
@@ -226,7 +226,7 @@ def _lines(fh: Any, start: int, end: int | None) -> Iterator[bytes]:
         yield raw.rstrip(b"\n").rstrip(b"\r")
 
 
-def check_cluster_target(job: LakeJob, master: str) -> None:
+def check_cluster_target(job: LakeSpec, master: str) -> None:
     """Executors write the staged output: on a cluster, the target must be a shared folder."""
     from headrace.io import fs as fsmod
 
@@ -237,7 +237,7 @@ def check_cluster_target(job: LakeJob, master: str) -> None:
                            "or engine='duckdb' for object-store targets")
 
 
-def run_spark(job: LakeJob, progress: LakeProgress) -> LakeResult:
+def run_spark(job: LakeSpec, progress: LakeProgress) -> LakeResult:
     """Run ``job`` on Spark (see ``headrace.spark.lake`` for the contract both engines follow)."""
     from headrace.spark.session import master_from, spark_session
 
@@ -274,7 +274,7 @@ def run_spark(job: LakeJob, progress: LakeProgress) -> LakeResult:
 
 
 @contextlib.contextmanager
-def _task_errors(job: LakeJob) -> Iterator[None]:
+def _task_errors(job: LakeSpec) -> Iterator[None]:
     """A failed Spark job as one line naming the cause (a task's Python error, or Spark's own),
     not pages of JVM stack; nothing is published when the job fails."""
     try:
@@ -294,7 +294,7 @@ def task_error(text: str) -> str:
     return (python[-1] if python else lines[0] if lines else "unknown error")[:500]
 
 
-def _typed_frame(spark: Any, job: LakeJob, pieces: list[Piece], counters: _Counters) -> Any:
+def _typed_frame(spark: Any, job: LakeSpec, pieces: list[Piece], counters: _Counters) -> Any:
     """The lake's lines as typed rows with their reason: one Spark task per piece."""
     reader = PieceReader(job, pieces, counters)
     ids = spark.range(len(pieces), numPartitions=len(pieces))
@@ -303,7 +303,7 @@ def _typed_frame(spark: Any, job: LakeJob, pieces: list[Piece], counters: _Count
         return ids.mapInArrow(reader, _spark_ddl(reader.schema, job.types))
 
 
-def _write_staged(job: LakeJob, typed: Any, stage: str) -> None:
+def _write_staged(job: LakeSpec, typed: Any, stage: str) -> None:
     """Good rows Hive-partitioned by the hex of each partition value's text; bad rows apart
     (the layout ``publish`` expects)."""
     from pyspark.sql import functions as F
@@ -327,7 +327,7 @@ def _write_staged(job: LakeJob, typed: Any, stage: str) -> None:
     bad.write.mode("overwrite").parquet(os.path.join(stage, "bad"))
 
 
-def _count(job: LakeJob, typed: Any, files: list[LakeFile], result: LakeResult) -> None:
+def _count(job: LakeSpec, typed: Any, files: list[LakeFile], result: LakeResult) -> None:
     from pyspark.sql import functions as F
 
     names = list(job.types)

@@ -151,7 +151,7 @@ def gunzip_stream(src: IO[bytes], dst: IO[bytes], name: str) -> tuple[str, str] 
 
 def check_writable(url: str, what: str) -> None:
     """Fail now, with a clear message, if ``url`` (a folder) cannot be written."""
-    from headrace.spark.lake import LakeJobError
+    from headrace.spark.lakespec import LakeJobError
 
     fs, path = fsmod.filesystem(url)
     probe = posixpath.join(path, f".headrace-probe-{uuid.uuid4().hex[:12]}")

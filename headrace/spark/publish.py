@@ -120,7 +120,7 @@ def _replace_partition(fs: Any, folder: str, files: list[str], stage: str) -> in
 
 
 def _publish_quarantine(bad_dir: str, quarantine: str, sources: Sequence[str]) -> list[str]:
-    from headrace.spark.lake import QUARANTINE_SCHEMA, quarantine_file_name
+    from headrace.spark.lakespec import QUARANTINE_SCHEMA, quarantine_file_name
 
     files = sorted(os.path.join(d, f) for d, _, fs_ in os.walk(bad_dir) for f in fs_
                    if f.endswith(".parquet")) if os.path.isdir(bad_dir) else []
