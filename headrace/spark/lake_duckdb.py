@@ -34,6 +34,7 @@ _LINES = ("SELECT line AS __hr_line, CAST(list_position($paths, filename) - 1 + 
 # files measured about a quarter cheaper than a query per file; the counters move per batch.
 BATCH_BYTES = 256 << 20
 _CHUNK_LINES = 100_000
+_INSERT = "INSERT INTO __hr_staged "  # + a typed_select(...) statement (identifiers quoted, values bound)
 
 
 def run_duckdb(job: LakeJob, progress: LakeProgress) -> LakeResult:
@@ -109,8 +110,7 @@ def _load_batch(con: Any, job: LakeJob, first: int, batch: list[LakeFile], work:
         copies = [stack.enter_context(local_copy(f, work)) for f in batch]
         sql, params = typed_select(job.types, job.checks, _LINES)
         try:
-            con.execute(f"INSERT INTO __hr_staged {sql}", {**params, "paths": [c[0] for c in copies],
-                                                             "first": first})
+            con.execute(_INSERT + sql, {**params, "paths": [c[0] for c in copies], "first": first})
         except duckdb.InvalidInputException:  # a file it cannot read as lines; nothing of the batch is staged
             for no, (f, (local, _)) in enumerate(zip(batch, copies, strict=True), start=first):
                 _load_file(con, job, no, f, local)
@@ -125,7 +125,7 @@ def _load_file(con: Any, job: LakeJob, no: int, f: LakeFile, local: str) -> None
 
     sql, params = typed_select(job.types, job.checks, _LINES)
     try:
-        con.execute(f"INSERT INTO __hr_staged {sql}", {**params, "paths": [local], "first": no})
+        con.execute(_INSERT + sql, {**params, "paths": [local], "first": no})
     except duckdb.InvalidInputException as exc:  # invalid UTF-8, a line it would cut in two
         log.info("%s: DuckDB's line reader refused it (%s); reading its lines in Python",
                  f.uri, str(exc).splitlines()[0])
@@ -145,8 +145,9 @@ def _settle_suspects(con: Any, lo: int, hi: int) -> None:
 
 
 def _load_lines_in_python(con: Any, job: LakeJob, no: int, local: str) -> None:
-    sql, params = typed_select(job.types, job.checks, f"SELECT __hr_line, {int(no)} AS __hr_file FROM __hr_chunk")
-    insert = f"INSERT INTO __hr_staged {sql}"
+    chunk_lines = "SELECT __hr_line, CAST($file AS INTEGER) AS __hr_file FROM __hr_chunk"
+    sql, params = typed_select(job.types, job.checks, chunk_lines)
+    insert, params = _INSERT + sql, {**params, "file": no}
     for lines, bad in _chunks(local):
         if bad:
             _insert_bad(con, job, no, bad)
@@ -176,10 +177,9 @@ def _chunks(local: str) -> Any:
 
 
 def _insert_bad(con: Any, job: LakeJob, no: int, rows: list[tuple[str, str]]) -> None:
-    masks = "".join(", 0" for _ in range(_masks(job)))
-    nulls = ", ".join("NULL" for _ in job.types)
-    con.executemany(f"INSERT INTO __hr_staged VALUES ({nulls}, $2, $1{masks}, false, {int(no)})",
-                    [list(r) for r in rows])
+    # typed columns null, the raw line and its reason, no rule failed, not suspect, the file's number
+    values = ["NULL"] * len(job.types) + ["$2", "$1"] + ["0"] * _masks(job) + ["false", "$3"]
+    con.executemany("INSERT INTO __hr_staged VALUES (" + ", ".join(values) + ")", [[*r, no] for r in rows])
 
 
 def _count_files(con: Any, first: int, batch: list[LakeFile], result: LakeResult) -> None:
