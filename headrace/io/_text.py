@@ -5,8 +5,9 @@ Every value obeys the record contract (``headrace.io.contract``). NDJSON, fast p
 as it casts values beyond its type-detection sample silently, ``_verify`` reads the fields once
 more as JSON text and checks each value's kind, else the exact path decides. When it refuses, ``_aligned``
 parses the file once more with ``ignore_errors`` (a bad line becomes a row of NULLs) while a
-vectorised pass over the lines lists the bad ones; it gives up whenever ``ignore_errors`` might
-have thrown a value away. Then the bad lines are blanked in a copy, which strict ``read_json``
+vectorised pass over the lines lists the bad ones and checks each good line's field kinds
+(``_kind_test``, so no third read); it gives up whenever ``ignore_errors`` might have thrown a
+value away or cast one. Then the bad lines are blanked in a copy, which strict ``read_json``
 reads. If that still fails (values of conflicting types, invalid UTF-8), the exact path
 (``parse_ndjson``) applies the contract line by line in Python. Either way ``read == returned
 + quarantined``.
