@@ -5,8 +5,9 @@ Every value obeys the record contract (``headrace.io.contract``). NDJSON, fast p
 as it casts values beyond its type-detection sample silently, ``_verify`` reads the fields once
 more as JSON text and checks each value's kind, else the exact path decides. When it refuses, ``_aligned``
 parses the file once more with ``ignore_errors`` (a bad line becomes a row of NULLs) while a
-vectorised pass over the lines lists the bad ones; it gives up whenever ``ignore_errors`` might
-have thrown a value away. Then the bad lines are blanked in a copy, which strict ``read_json``
+vectorised pass over the lines lists the bad ones and checks each good line's field kinds
+(``_kind_test``, so no third read); it gives up whenever ``ignore_errors`` might have thrown a
+value away or cast one. Then the bad lines are blanked in a copy, which strict ``read_json``
 reads. If that still fails (values of conflicting types, invalid UTF-8), the exact path
 (``parse_ndjson``) applies the contract line by line in Python. Either way ``read == returned
 + quarantined``.
@@ -175,7 +176,8 @@ def _aligned(con: Any, path: str) -> Parsed:
         raise _Misread(path)
     # Both passes keep every core busy: running them side by side measured no faster.
     table = _as_int64(rel.to_arrow_table(), rel.types)
-    odd = _odd_lines(con, path, table.num_columns)
+    kinds = _kind_test(table.column_names, rel.types)
+    odd = _odd_lines(con, path, table.num_columns, kinds)
     empty = _all_null(table)
     at = pc.indices_nonzero(empty).to_pylist()
     if len(at) != len(odd):
@@ -183,19 +185,60 @@ def _aligned(con: Any, path: str) -> Parsed:
     good = table.filter(pc.invert(empty))
     if any(col.null_count for col in good.columns):
         raise _Misread(path)  # a NULL may be a value ignore_errors threw away
-    _verify(con, path, rel.types, good, ignore_errors=True)
+    if kinds is None:
+        _verify(con, path, rel.types, good, ignore_errors=True)
+    else:  # _odd_lines checked every good line's kinds: only the float checks are left
+        _check_floats(path, good)
     return Parsed(good, [(i + 1, line, reason) for i, (line, reason) in zip(at, odd, strict=True)])
 
 
-def _odd_lines(con: Any, path: str, columns: int) -> list[tuple[str, str]]:
+# The JSON types (DuckDB's json_type) a value may have in a column of each type unchanged;
+# NaN and Infinity are DOUBLE there too, and _check_floats refuses them.
+_TYPES_OK = {"BIGINT": "('UBIGINT', 'BIGINT')", "UBIGINT": "('UBIGINT', 'BIGINT')",
+             "INTEGER": "('UBIGINT', 'BIGINT')", "HUGEINT": "('UBIGINT', 'BIGINT')",
+             "DOUBLE": "('DOUBLE', 'UBIGINT', 'BIGINT')", "VARCHAR": "('VARCHAR')",
+             "BOOLEAN": "('BOOLEAN')"}
+
+
+def _kind_test(names: list[str], types: list[Any]) -> tuple[str, str] | None:
+    """``(types, test)``: SQL giving a valid object ``line``'s JSON type per column (one parse
+    for every field: json_type with a list of paths) and a predicate on it, ``__types``: some
+    field is missing or not of its column's kind. ``None`` when a column type or name is not
+    covered here (``_verify`` checks those files)."""
+    if any(str(t) not in _TYPES_OK or '"' in n or "\\" in n for n, t in zip(names, types,
+                                                                            strict=True)):
+        return None
+    paths = ", ".join("'" + ('$."' + n + '"').replace("'", "''") + "'" for n in names)
+    tests = [f"coalesce(list_extract(__types, {i + 1}) NOT IN {_TYPES_OK[str(t)]}, true)"
+             for i, t in enumerate(types)]
+    return f"json_type(line, [{paths}])", " OR ".join(tests)
+
+
+def _check_floats(path: str, table: pa.Table) -> None:
+    """``_Misread`` if a float column holds NaN, an infinity or an integer a float64 may have
+    rounded (beyond 2**53)."""
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_floating(col.type) and col.length() > col.null_count:
+            top = pc.max(pc.abs(col)).as_py()
+            if top is None or not math.isfinite(top) or top >= contract.EXACT_FLOAT_INT or \
+                    pc.any(pc.is_nan(col)).as_py():
+                raise _Misread(f"{path}: field {name}")
+
+
+def _odd_lines(con: Any, path: str, columns: int, kinds: tuple[str, str] | None = None
+               ) -> list[tuple[str, str]]:
     """The bad lines in file order, each with its reason; _Misread if a line is blank or a
-    good line has more keys than there are ``columns``.
+    good line has more keys than there are ``columns`` or, with ``kinds`` (``_kind_test``), a
+    field missing or of another kind.
 
     The reason comes from DuckDB (json.loads on each bad line would cost as much as the rest).
     """
-    sql = compose("SELECT line, {ok}, {reason} FROM {lines} WHERE CASE WHEN {ok} "
-                  "THEN len(json_keys(line)) > $2 ELSE true END", ok=_IS_OBJECT, reason=_REASON,
-                  lines=_LINES)
+    types, test = kinds or ("NULL", "false")
+    sql = compose("SELECT line, __ok, {reason} FROM (SELECT line, __ok, CASE WHEN __ok THEN "
+                  "len(json_keys(line)) END AS __keys, CASE WHEN __ok THEN {types} END AS "
+                  "__types FROM (SELECT line, {ok} AS __ok FROM {lines})) WHERE NOT __ok OR "
+                  "__keys > $2 OR ({test})", ok=_IS_OBJECT, reason=_REASON, lines=_LINES,
+                  types=types, test=test)
     rows = con.sql(sql, params=[path, columns]).fetchall()
     if any(ok or not (line or "").strip(" \t\r") for line, ok, _ in rows):
         raise _Misread(path)
