@@ -41,14 +41,21 @@ def make_ndjson(path: Path, n: int, bad_share: float = 0.02) -> int:
     return len(bad)
 
 
-def timed(fn: object, repeat: int) -> tuple[float, float, float]:
-    """Median, min and max wall time of ``repeat`` runs."""
-    times = []
+def interleaved(a: object, b: object, repeat: int) -> tuple[list[float], list[float]]:
+    """Wall times of ``repeat`` rounds, each running ``a`` then ``b``: a change of load on the
+    machine hits both sides of a round alike (the ratio is taken per round)."""
+    ta: list[float] = []
+    tb: list[float] = []
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()  # type: ignore[operator]
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), min(times), max(times)
+        for fn, times in ((a, ta), (b, tb)):
+            t0 = time.perf_counter()
+            fn()  # type: ignore[operator]
+            times.append(time.perf_counter() - t0)
+    return ta, tb
+
+
+def spread(times: list[float]) -> str:
+    return f"{statistics.median(times):6.2f} s [{min(times):.2f}-{max(times):.2f}]"
 
 
 def main() -> None:
@@ -82,16 +89,17 @@ def main() -> None:
                 f"SELECT count(*) FROM '{tmp}/duckdb.parquet'").fetchall()[0][0]
             con.close()
 
-        t_hr, lo_hr, hi_hr = timed(headrace_run, args.repeat)
-        t_dk, lo_dk, hi_dk = timed(duckdb_run, args.repeat)
-        print(f"  headrace read_files + write_parquet  {t_hr:6.2f} s [{lo_hr:.2f}-{hi_hr:.2f}]  "
-              f"{args.rows / t_hr:>10,.0f} lines/s  rows {outcome['returned']:,} + quarantined "
+        ours, theirs = interleaved(headrace_run, duckdb_run, args.repeat)
+        ratios = [x / y for x, y in zip(ours, theirs, strict=True)]
+        ratio = statistics.median(ratios)
+        print(f"  headrace read_files + write_parquet  {spread(ours)}  "
+              f"{args.rows / statistics.median(ours):>10,.0f} lines/s  rows {outcome['returned']:,} + quarantined "
               f"{outcome['quarantined']:,} = read {outcome['read']:,}")
-        print(f"  duckdb read_json + COPY TO parquet   {t_dk:6.2f} s [{lo_dk:.2f}-{hi_dk:.2f}]  "
-              f"{args.rows / t_dk:>10,.0f} lines/s  rows {outcome['duckdb_rows']:,} "
+        print(f"  duckdb read_json + COPY TO parquet   {spread(theirs)}  "
+              f"{args.rows / statistics.median(theirs):>10,.0f} lines/s  rows {outcome['duckdb_rows']:,} "
               "(bad lines become rows of NULLs, unreported)")
-        print(f"  headrace / duckdb time: {t_hr / t_dk:.2f}x  (target <= 1.5x) "
-              f"{'ok' if t_hr / t_dk <= 1.5 else 'MISS'}")
+        print(f"  headrace / duckdb time, median of the rounds' ratios: {ratio:.2f}x "
+              f"[{min(ratios):.2f}-{max(ratios):.2f}]  (target <= 1.3x) {'ok' if ratio <= 1.3 else 'MISS'}")
 
 
 if __name__ == "__main__":
