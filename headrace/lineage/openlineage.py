@@ -129,6 +129,7 @@ class OpenLineageEmitter:
         self._started: set[str] = set()
         self.renderer = EventRenderer(namespace)
         dispatcher.render = self.renderer.render
+        self._put = dispatcher.put
 
     # -- the engine's calls (hot path: record, queue, return) -------------------------------------
     def flow_started(self, *, flow_run_id: str, flow_name: str, fn: Any = None, at: datetime,
@@ -155,28 +156,29 @@ class OpenLineageEmitter:
     def task_started(self, *, task_run_id: str, task_name: str, at: datetime, fn: Any = None,
                      flow_run_id: str | None = None, flow_name: str | None = None, **kwargs: Any) -> None:
         self._started.add(task_run_id)
-        job = f"{flow_name}.{task_name}" if flow_name else task_name
-        self.dispatcher.put(("task", "START", task_run_id, job, at, fn,
-                             _parent(flow_run_id, flow_name), None, None, None, ()))
+        # hot path (twice per task): one tuple into the queue, nothing else built here
+        self._put(("task", "START", task_run_id, f"{flow_name}.{task_name}" if flow_name else task_name, at, fn,
+                   (flow_run_id, flow_name) if flow_run_id and flow_name else None, None, None, None, ()))
 
     def task_ended(self, *, task_run_id: str, task_name: str, state: str, at: datetime, fn: Any = None,
                    flow_run_id: str | None = None, flow_name: str | None = None, message: str | None = None,
                    error: BaseException | None = None, lineage: Any = (), started: bool | None = None,
                    **kwargs: Any) -> None:
         # started: None = as this emitter saw it; True/False = as the store knows (crash marking)
+        job = f"{flow_name}.{task_name}" if flow_name else task_name
+        parent = (flow_run_id, flow_name) if flow_run_id and flow_name else None
         if task_run_id in self._started or started:
             self._started.discard(task_run_id)
         else:  # ended without running (cached, reused, upstream failed, cancelled): it still starts
-            self.task_started(task_run_id=task_run_id, task_name=task_name, at=at, fn=fn,
-                              flow_run_id=flow_run_id, flow_name=flow_name)
-        datasets = list(lineage)
-        if datasets and flow_run_id is not None:
-            seen = self._flows.get(flow_run_id)
+            self._put(("task", "START", task_run_id, job, at, fn, parent, None, None, None, ()))
+        datasets: Any = ()
+        if lineage:
+            datasets = list(lineage)
+            seen = self._flows.get(flow_run_id) if flow_run_id is not None else None
             if seen is not None:
                 seen.datasets.extend(datasets)
-        job = f"{flow_name}.{task_name}" if flow_name else task_name
-        self.dispatcher.put(("task", _event_type(state), task_run_id, job, at, fn,
-                             _parent(flow_run_id, flow_name), None, message, error, datasets))
+        etype = _STATE_EVENT.get(state) or _event_type(state)
+        self._put(("task", etype, task_run_id, job, at, fn, parent, None, message, error, datasets))
         if flow_run_id is None:
             self.dispatcher.flush()
 
