@@ -255,9 +255,10 @@ class RunsMixin(StoreBase):
         with self.transaction() as conn:
             moved = record_transitions(conn, kind, [change(r, state_type, state_name, at, message) for r in run_ids],
                                        only_from=only_from, lock=self.dialect == "postgresql")
+            # the callers end runs no engine ran (a Scheduled slot skipped, a claimed run whose flow
+            # could not load or start): their observers never heard a START
             final = str(state_type) in TERMINAL_TYPES
-            observers, ended = describe(conn, kind, moved if final else [],
-                                        started=not set(only_from) <= set(NOT_STARTED_TYPES))
+            observers, ended = describe(conn, kind, moved if final else [], started=False)
         announce(observers, kind, ended, state=state_name, at=at, message=message)
         return moved
 

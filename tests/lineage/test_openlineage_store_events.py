@@ -139,3 +139,48 @@ def test_nothing_is_read_or_emitted_when_openlineage_is_off(monkeypatch: pytest.
     assert store.cancel_scheduled(run_id, "off", utcnow())
     assert store.get_flow_run(run_id)["state_name"] == "Cancelled"
     assert not list(tmp_path.rglob("*.ndjson"))
+
+
+TICKER = """
+from headrace import flow
+
+@flow(name="ticker")
+def ticker(label: str = "x"):
+    return label
+"""
+
+
+def test_slots_skipped_by_the_scheduler_and_cancelled_by_a_pause_get_start_and_abort(
+        events_file: Path, tmp_path: Path) -> None:
+    from headrace.engine import load_flow
+    from headrace.schedule import CronSchedule, Deployment, Scheduler
+
+    path = tmp_path / "ticker_flows.py"
+    path.write_text(TICKER)
+    t0 = datetime(2024, 1, 1, 6, 0, tzinfo=UTC)
+    minute = timedelta(minutes=1)
+    dep = Deployment(load_flow(f"{path}:ticker"), "every-10", schedule=CronSchedule("*/10 * * * *"))
+    dep.apply(now=t0 - minute)
+    store = get_store()
+    Scheduler(store, spread=timedelta(0)).tick(t0 - minute)        # plans the next slot(s), then "crashes"
+    scheduled = {r["id"] for r in store.list_flow_runs(deployment_id=dep.id, limit=100)}
+    assert scheduled
+    result = Scheduler(store, spread=timedelta(0)).tick(t0 + timedelta(minutes=30, seconds=30))
+    assert result.skipped >= 1                                       # catchup=False: missed slots cancelled
+    scheduled |= {r["id"] for r in store.list_flow_runs(deployment_id=dep.id, limit=100)
+                  if r["state_name"] == "Scheduled"}
+    store.set_deployment_paused(dep.name, True, now=t0 + timedelta(minutes=31))  # the rest: cancelled
+    every = store.list_flow_runs(deployment_id=dep.id, limit=100)
+    assert every and all(r["state_name"] == "Cancelled" for r in every)
+    # slots skipped while planning were never Scheduled runs (created Cancelled): no event for them
+    runs = [r for r in every if r["id"] in scheduled]
+    assert len(runs) >= 2
+    events = read_events(events_file)
+    by_run = runs_of(events)
+    assert {uuid.UUID(r) for r in by_run} == {uuid.UUID(r["id"]) for r in runs}
+    for run in runs:
+        mine = by_run[str(uuid.UUID(run["id"]))]
+        assert [e["eventType"] for e in mine] == ["START", "ABORT"]
+        assert mine[0]["job"]["name"] == "ticker"
+        slot = run["expected_start"].astimezone(UTC).isoformat()
+        assert mine[1]["run"]["facets"]["nominalTime"]["nominalStartTime"][:19] == slot[:19]
