@@ -120,7 +120,9 @@ def summary(run_id: str, warehouse: str) -> dict[str, Any]:
         "logs": sorted((name.get(r["task_run_id"]), r["logger"], _plain(r["message"], run_id, warehouse))
                        for r in store.get_logs(run_id) if r["logger"] != "headrace.engine"),
         "metrics": sorted((name.get(m["task_run_id"]), m["name"], m["value"]) for m in store.get_metrics(run_id)),
-        "datasets": sorted((name.get(d["task_run_id"]), d["direction"], d["kind"], d["name"], d["rows"])
+        # a DuckDB table is named <file stem>.<schema>.<table> (OpenLineage's rules): the stem differs
+        "datasets": sorted((name.get(d["task_run_id"]), d["direction"], d["kind"],
+                            d["name"].removeprefix(Path(warehouse).stem + ".main."), d["rows"])
                            for d in store.get_dataset_io(run_id)),
         "quality": sorted(quality),
     }
