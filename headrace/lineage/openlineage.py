@@ -197,14 +197,17 @@ class OpenLineageEmitter:
 
 
 _FACETS: list[Any] = []
+_IMPORT_LOCK = threading.Lock()
 
 
 def _facets() -> Any:
     """``headrace.lineage.openlineage_facets``, imported once (it loads the client library)."""
     if not _FACETS:
-        from headrace.lineage import openlineage_facets
+        with _IMPORT_LOCK:  # the client is loaded by hand (``_client``): one thread at a time
+            if not _FACETS:
+                from headrace.lineage import openlineage_facets
 
-        _FACETS.append(openlineage_facets)
+                _FACETS.append(openlineage_facets)
     return _FACETS[0]
 
 
@@ -244,12 +247,17 @@ def _make(settings: OpenLineageSettings) -> OpenLineageEmitter:
     # (it registers an exit hook): import that here, so a short process's last events still build.
     import concurrent.futures.thread  # noqa: F401
 
-    threading.Thread(target=_import_client, daemon=True, name="headrace-openlineage-import").start()
+    threading.Thread(target=_warm_up, args=(dispatcher,), daemon=True, name="headrace-openlineage-import").start()
     return emitter
 
 
-def _import_client() -> None:
-    import headrace.lineage.openlineage_facets  # noqa: F401
+def _warm_up(dispatcher: Any) -> None:
+    """Beside the run: start the sender process (its start overlaps the run's work, not its end),
+    and import the client library (events with datasets or an error are built in this process)."""
+    warm = getattr(dispatcher, "warm", None)
+    if warm is not None:
+        warm()
+    _facets()
 
 
 def close_emitters(timeout: float | None = None) -> None:

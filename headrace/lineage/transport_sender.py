@@ -60,13 +60,13 @@ def portable(record: Any, render: Callable[[Any], str], locations: dict[Any, Any
         try:
             where = locations[fn]
         except KeyError:
-            from headrace.lineage.openlineage_facets import source_location
+            from headrace.lineage.openlineage import _facets
 
-            where = locations[fn] = source_location(fn)
+            where = locations[fn] = _facets().source_location(fn)
         except TypeError:  # an unhashable callable
-            from headrace.lineage.openlineage_facets import source_location
+            from headrace.lineage.openlineage import _facets
 
-            where = source_location(fn)
+            where = _facets().source_location(fn)
         return (*record[:5], where, *record[6:])
     return record
 
@@ -168,6 +168,14 @@ class SenderProcessDispatcher:
             except OSError as exc:  # the sender died: what it had not dealt with is delivered here
                 self._keep_unacked(sender, f"the sender process stopped ({exc})")
                 self._current = None
+
+    def warm(self) -> None:
+        """Start the sender process now (it would start with the first batch)."""
+        with self._lock:
+            try:
+                self._sender()
+            except OSError as exc:
+                log.warning("OpenLineage: no sender process could be started (%s); events will be kept", exc)
 
     @property
     def sender_pid(self) -> int | None:

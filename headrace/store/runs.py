@@ -320,8 +320,8 @@ class RunsMixin(StoreBase):
             # a task run got its START when it began running; a Pending one never did
             observers, tasks = describe(conn, "task", moved,
                                         started={t: found.get(t) == StateType.RUNNING.value for t in moved})
-            if flow and observers:
-                flows = describe(conn, "flow", [run_id], started=True)[1]
+            flows: list[dict[str, Any]] = []
+            if flow:
+                observers, flows = describe(conn, "flow", [run_id], started=True)
         announce(observers, "task", tasks, state="Crashed", at=now, message=msg)
-        if flow and observers:
-            announce(observers, "flow", flows, state="Crashed", at=now, message=msg)
+        announce(observers, "flow", flows, state="Crashed", at=now, message=msg)

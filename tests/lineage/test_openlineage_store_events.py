@@ -46,6 +46,7 @@ CRASHING = textwrap.dedent("""
     import os, signal
     from headrace import flow, task
     from headrace.lineage.openlineage import emitter_from_env
+    from headrace.store import get_store
 
     @task
     def waiting() -> int:
@@ -53,7 +54,9 @@ CRASHING = textwrap.dedent("""
 
     @task
     def doomed(x: int) -> None:
-        emitter_from_env().drain()   # what was emitted so far is in the file, as a longer run's would be
+        # what a longer task would have by now: its Running state stored, its START delivered
+        get_store().writer.flush()
+        emitter_from_env().drain()
         os.kill(os.getpid(), signal.SIGKILL)
 
     @flow
