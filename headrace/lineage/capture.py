@@ -154,6 +154,32 @@ def file_write(protocol: str, path: str, kind: str, data: Any, frame: Any, rows:
         log.debug("lineage: could not record the write of %s: %s", path, exc)
 
 
+def record_lake(*, sources: list[tuple[str, str, str]], target: tuple[str, str, str],
+                quarantine: tuple[str, str, str] | None, schema: Any, quarantine_schema: Any, rows_read: int,
+                bytes_read: int, good_rows: int, bytes_written: int, bad_rows: int, bad_bytes: int) -> None:
+    """A lake job (``headrace.spark.LakeJob``) read ``sources`` and wrote ``target`` (Parquet) and
+    ``quarantine``; each place is (protocol, path, store kind). Several sources: their rows and
+    bytes are not told apart (the first source carries none)."""
+    if get_run_context() is None:
+        return
+    one = len(sources) == 1
+    refs = []
+    for protocol, path, kind in sources:
+        ref = file_dataset("", protocol, path)
+        refs.append(ref)
+        record(DatasetIO(ref, "input", rows=rows_read if one else None, bytes=bytes_read if one else None), kind)
+    columns = schema_of(schema) or []
+    protocol, path, kind = target
+    record(DatasetIO(file_dataset("", protocol, path), "output", rows=good_rows, bytes=bytes_written,
+                     schema=columns,
+                     column_lineage={c: [ColumnSource(ref, c, "DIRECT", "IDENTITY") for ref in refs]
+                                     for c, _ in columns} or None), kind)
+    if quarantine is not None:
+        protocol, path, kind = quarantine
+        record(DatasetIO(file_dataset("", protocol, path), "output", rows=bad_rows, bytes=bad_bytes,
+                         schema=schema_of(quarantine_schema), extra={"quarantine": True}), kind)
+
+
 def _write(ref: DatasetRef, kind: str, data: Any, frame: Any, rows: int, bytes_: int | None,
            extra: dict[str, Any] | None = None) -> None:
     origin = origin_of(frame) if frame is not None else None

@@ -83,63 +83,15 @@ class _FlowSeen:
     datasets: list[Any] = field(default_factory=list)
 
 
-class OpenLineageEmitter:
-    """A run observer (``headrace.run_observers``) that emits OpenLineage RunEvents through ``dispatcher``."""
+class EventRenderer:
+    """Turns the emitter's records into JSON lines; events without datasets nor error are filled
+    into a per-job template. Runs in the sender process (``transport_sender``), or on a local
+    transport's thread."""
 
-    def __init__(self, dispatcher: Dispatcher, namespace: str = "headrace") -> None:
-        self.dispatcher = dispatcher
+    def __init__(self, namespace: str = "headrace") -> None:
         self.namespace = namespace
-        self._flows: dict[str, _FlowSeen] = {}
-        self._started: set[str] = set()
         self._templates: dict[tuple[Any, ...], tuple[str, str, str]] = {}
-        dispatcher.render = self.render
 
-    # -- the engine's calls (hot path: record, queue, return) -------------------------------------
-    def flow_started(self, *, flow_run_id: str, flow_name: str, fn: Any = None, at: datetime,
-                     scheduled_time: datetime | None = None, parent_run_id: str | None = None,
-                     parent_flow_name: str | None = None, **kwargs: Any) -> None:
-        self._flows[flow_run_id] = _FlowSeen()
-        self.dispatcher.put(("flow", "START", flow_run_id, flow_name, at, fn,
-                             _parent(parent_run_id, parent_flow_name), scheduled_time, None, None, ()))
-
-    def flow_ended(self, *, flow_run_id: str, flow_name: str, state: str, at: datetime, fn: Any = None,
-                   message: str | None = None, error: BaseException | None = None, lineage: Any = (),
-                   parent_run_id: str | None = None, parent_flow_name: str | None = None,
-                   scheduled_time: datetime | None = None, **kwargs: Any) -> None:
-        seen = self._flows.pop(flow_run_id, None)
-        datasets = [*(seen.datasets if seen else ()), *lineage]
-        self.dispatcher.put(("flow", _event_type(state), flow_run_id, flow_name, at, fn,
-                             _parent(parent_run_id, parent_flow_name), scheduled_time, message, error, datasets))
-        if parent_run_id is None:
-            self.dispatcher.flush()
-
-    def task_started(self, *, task_run_id: str, task_name: str, at: datetime, fn: Any = None,
-                     flow_run_id: str | None = None, flow_name: str | None = None, **kwargs: Any) -> None:
-        self._started.add(task_run_id)
-        job = f"{flow_name}.{task_name}" if flow_name else task_name
-        self.dispatcher.put(("task", "START", task_run_id, job, at, fn,
-                             _parent(flow_run_id, flow_name), None, None, None, ()))
-
-    def task_ended(self, *, task_run_id: str, task_name: str, state: str, at: datetime, fn: Any = None,
-                   flow_run_id: str | None = None, flow_name: str | None = None, message: str | None = None,
-                   error: BaseException | None = None, lineage: Any = (), **kwargs: Any) -> None:
-        if task_run_id in self._started:
-            self._started.discard(task_run_id)
-        else:  # ended without running (cached, reused, upstream failed, cancelled): it still starts
-            self.task_started(task_run_id=task_run_id, task_name=task_name, at=at, fn=fn,
-                              flow_run_id=flow_run_id, flow_name=flow_name)
-        datasets = list(lineage)
-        if datasets and flow_run_id is not None:
-            seen = self._flows.get(flow_run_id)
-            if seen is not None:
-                seen.datasets.extend(datasets)
-        job = f"{flow_name}.{task_name}" if flow_name else task_name
-        self.dispatcher.put(("task", _event_type(state), task_run_id, job, at, fn,
-                             _parent(flow_run_id, flow_name), None, message, error, datasets))
-        if flow_run_id is None:
-            self.dispatcher.flush()
-
-    # -- on the dispatcher's thread ------------------------------------------------------------------
     def render(self, record: tuple[Any, ...]) -> str:
         """One queued record as a JSON line (a template filled in when it has no dataset nor error)."""
         kind, etype, run_id, job, at, fn, parent, scheduled, message, error, datasets = record
@@ -166,6 +118,75 @@ class OpenLineageEmitter:
         head, middle, tail = parts
         return f"{head}{ol.iso(at)}{middle}{ol.run_uuid(run_id)}{tail}"
 
+
+class OpenLineageEmitter:
+    """A run observer (``headrace.run_observers``) that emits OpenLineage RunEvents through ``dispatcher``."""
+
+    def __init__(self, dispatcher: Dispatcher, namespace: str = "headrace") -> None:
+        self.dispatcher = dispatcher
+        self.namespace = namespace
+        self._flows: dict[str, _FlowSeen] = {}
+        self._started: set[str] = set()
+        self.renderer = EventRenderer(namespace)
+        dispatcher.render = self.renderer.render
+        self._put = dispatcher.put
+
+    # -- the engine's calls (hot path: record, queue, return) -------------------------------------
+    def flow_started(self, *, flow_run_id: str, flow_name: str, fn: Any = None, at: datetime,
+                     scheduled_time: datetime | None = None, parent_run_id: str | None = None,
+                     parent_flow_name: str | None = None, **kwargs: Any) -> None:
+        self._flows[flow_run_id] = _FlowSeen()
+        self.dispatcher.put(("flow", "START", flow_run_id, flow_name, at, fn,
+                             _parent(parent_run_id, parent_flow_name), scheduled_time, None, None, ()))
+
+    def flow_ended(self, *, flow_run_id: str, flow_name: str, state: str, at: datetime, fn: Any = None,
+                   message: str | None = None, error: BaseException | None = None, lineage: Any = (),
+                   parent_run_id: str | None = None, parent_flow_name: str | None = None,
+                   scheduled_time: datetime | None = None, started: bool = True, **kwargs: Any) -> None:
+        seen = self._flows.pop(flow_run_id, None)
+        if not started:  # ended before it started (a Scheduled run cancelled): it still starts
+            self.dispatcher.put(("flow", "START", flow_run_id, flow_name, at, fn,
+                                 _parent(parent_run_id, parent_flow_name), scheduled_time, None, None, ()))
+        datasets = [*(seen.datasets if seen else ()), *lineage]
+        self.dispatcher.put(("flow", _event_type(state), flow_run_id, flow_name, at, fn,
+                             _parent(parent_run_id, parent_flow_name), scheduled_time, message, error, datasets))
+        if parent_run_id is None:
+            self.dispatcher.flush()
+
+    def task_started(self, *, task_run_id: str, task_name: str, at: datetime, fn: Any = None,
+                     flow_run_id: str | None = None, flow_name: str | None = None, **kwargs: Any) -> None:
+        self._started.add(task_run_id)
+        # hot path (twice per task): one tuple into the queue, nothing else built here
+        self._put(("task", "START", task_run_id, f"{flow_name}.{task_name}" if flow_name else task_name, at, fn,
+                   (flow_run_id, flow_name) if flow_run_id and flow_name else None, None, None, None, ()))
+
+    def task_ended(self, *, task_run_id: str, task_name: str, state: str, at: datetime, fn: Any = None,
+                   flow_run_id: str | None = None, flow_name: str | None = None, message: str | None = None,
+                   error: BaseException | None = None, lineage: Any = (), started: bool | None = None,
+                   **kwargs: Any) -> None:
+        # started: None = as this emitter saw it; True/False = as the store knows (crash marking)
+        job = f"{flow_name}.{task_name}" if flow_name else task_name
+        parent = (flow_run_id, flow_name) if flow_run_id and flow_name else None
+        if task_run_id in self._started or started:
+            self._started.discard(task_run_id)
+        else:  # ended without running (cached, reused, upstream failed, cancelled): it still starts
+            self._put(("task", "START", task_run_id, job, at, fn, parent, None, None, None, ()))
+        datasets: Any = ()
+        if lineage:
+            datasets = list(lineage)
+            seen = self._flows.get(flow_run_id) if flow_run_id is not None else None
+            if seen is not None:
+                seen.datasets.extend(datasets)
+        etype = _STATE_EVENT.get(state) or _event_type(state)
+        self._put(("task", etype, task_run_id, job, at, fn, parent, None, message, error, datasets))
+        if flow_run_id is None:
+            self.dispatcher.flush()
+
+    # -- wherever events are built (the sender process, or a local transport's thread) ----------
+    def render(self, record: tuple[Any, ...]) -> str:
+        """One queued record as a JSON line."""
+        return self.renderer.render(record)
+
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until every event emitted so far is delivered (or kept in the outbox); True if so."""
         return self.dispatcher.drain(timeout)
@@ -176,14 +197,17 @@ class OpenLineageEmitter:
 
 
 _FACETS: list[Any] = []
+_IMPORT_LOCK = threading.Lock()
 
 
 def _facets() -> Any:
     """``headrace.lineage.openlineage_facets``, imported once (it loads the client library)."""
     if not _FACETS:
-        from headrace.lineage import openlineage_facets
+        with _IMPORT_LOCK:  # the client is loaded by hand (``_client``): one thread at a time
+            if not _FACETS:
+                from headrace.lineage import openlineage_facets
 
-        _FACETS.append(openlineage_facets)
+                _FACETS.append(openlineage_facets)
     return _FACETS[0]
 
 
@@ -214,7 +238,8 @@ def _make(settings: OpenLineageSettings) -> OpenLineageEmitter:
 
     assert settings.url is not None
     home = load_settings({"HEADRACE_HOME": settings.home} if settings.home else {}).home
-    dispatcher = dispatcher_for(settings.url, home=Path(home), api_key=settings.api_key, timeout=settings.timeout)
+    dispatcher = dispatcher_for(settings.url, home=Path(home), api_key=settings.api_key, timeout=settings.timeout,
+                                namespace=settings.namespace)
     emitter = OpenLineageEmitter(dispatcher, settings.namespace)
     atexit.register(emitter.close)
     # The client library takes about half a second to import: start now, beside the run. Its imports
@@ -222,12 +247,17 @@ def _make(settings: OpenLineageSettings) -> OpenLineageEmitter:
     # (it registers an exit hook): import that here, so a short process's last events still build.
     import concurrent.futures.thread  # noqa: F401
 
-    threading.Thread(target=_import_client, daemon=True, name="headrace-openlineage-import").start()
+    threading.Thread(target=_warm_up, args=(dispatcher,), daemon=True, name="headrace-openlineage-import").start()
     return emitter
 
 
-def _import_client() -> None:
-    import headrace.lineage.openlineage_facets  # noqa: F401
+def _warm_up(dispatcher: Any) -> None:
+    """Beside the run: start the sender process (its start overlaps the run's work, not its end),
+    and import the client library (events with datasets or an error are built in this process)."""
+    warm = getattr(dispatcher, "warm", None)
+    if warm is not None:
+        warm()
+    _facets()
 
 
 def close_emitters(timeout: float | None = None) -> None:

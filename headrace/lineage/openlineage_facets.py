@@ -121,7 +121,10 @@ def _job_facets(kind: str, fn: Any, ios: list[DatasetIO]) -> dict[str, Any]:
 
 
 def source_location(fn: Any) -> tuple[str, int] | None:
-    """(absolute file path, first line) of a flow's or task's function, if it has one."""
+    """(absolute file path, first line) of a flow's or task's function, if it has one (``fn`` may
+    already be that pair: records travel to the sender process with it, not the function)."""
+    if isinstance(fn, tuple):
+        return fn  # type: ignore[return-value]
     fn = getattr(fn, "__wrapped__", fn)
     code = getattr(fn, "__code__", None)
     if code is None or code.co_filename.startswith("<"):

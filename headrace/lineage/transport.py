@@ -1,12 +1,13 @@
 """Where OpenLineage events go, chosen by ``HEADRACE_OPENLINEAGE_URL``.
 
 ``file:///path/events.ndjson`` appends one JSON event per line (safe with many writers, threads
-or processes: each batch is one locked append); ``console`` prints them; ``http(s)://host:port``
-POSTs them to ``/api/v1/lineage`` from a sender process (``headrace.lineage.transport_sender``,
-``transport_http``). Unset: off.
+or processes: each batch is one locked append); ``http(s)://host:port`` POSTs them to
+``/api/v1/lineage``; both from a sender process that builds the events
+(``headrace.lineage.transport_sender``, ``transport_http``). ``console`` prints them from a
+thread of the pipeline's process. Unset: off.
 
-The engine never waits on a transport: events are queued (a deque append) and a dispatcher
-delivers them in batches, on its own thread, and when a top-level flow run ends.
+The engine never waits on a transport: records are queued (a deque append) and a dispatcher
+hands them on in batches, on its own thread, and when a top-level flow run ends.
 """
 
 from __future__ import annotations
@@ -173,7 +174,7 @@ def _file_path(url: str) -> Path:
 
 
 def dispatcher_for(url: str, *, home: Path, api_key: str | None = None, timeout: float = 5.0,
-                   **options: Any) -> Dispatcher:
+                   namespace: str = "headrace", **options: Any) -> Dispatcher:
     """The dispatcher for ``url`` (``file://``, ``console``, ``http(s)://``); ``home``: the
     headrace home, where unsent HTTP events are kept (``openlineage/outbox``); ``timeout``: of one
     HTTP request; ``options``: of ``HttpDispatcher``."""
@@ -182,13 +183,16 @@ def dispatcher_for(url: str, *, home: Path, api_key: str | None = None, timeout:
     if url.lower() == "console":
         return QueueDispatcher(ConsoleTransport())
     if scheme == "file":
-        return QueueDispatcher(FileTransport(_file_path(url)))
+        from headrace.lineage.transport_sender import SenderProcessDispatcher
+
+        _file_path(url)  # a malformed URL is refused now, in the pipeline, not in the sender
+        return SenderProcessDispatcher(url, home, namespace=namespace, **options)
     if scheme in ("http", "https"):
         from headrace.lineage.transport_http import HttpTransport
         from headrace.lineage.transport_sender import SenderProcessDispatcher
 
         HttpTransport(url)  # a malformed URL is refused now, in the pipeline, not in the sender
-        return SenderProcessDispatcher(url, home, api_key=api_key, timeout=timeout, **options)
+        return SenderProcessDispatcher(url, home, api_key=api_key, timeout=timeout, namespace=namespace, **options)
     from headrace.secrets import redact
 
     raise ConfigError(f"HEADRACE_OPENLINEAGE_URL {redact(url)!r} is not a transport headrace knows: use "

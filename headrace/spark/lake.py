@@ -113,6 +113,15 @@ class LakeJob(LakeSpec):
         return result
 
 
+def _dataset_place(where: str) -> tuple[str, str, str]:
+    """(protocol, path, store kind) of a file, folder or glob as headrace.io names it."""
+    from headrace.io import fs as fsmod
+
+    fs, path = fsmod.filesystem(where)
+    protocol = str(fsmod.protocols(fs)[0])
+    return protocol, path, "file" if fsmod.is_local(fs) else protocol
+
+
 def engine_runner(engine: str) -> Any:
     """``run(job, progress) -> LakeResult`` of an engine; a clear error when Spark is missing."""
     if engine == "duckdb":
@@ -132,21 +141,18 @@ def engine_runner(engine: str) -> Any:
 
 
 def _record(job: LakeJob, result: LakeResult) -> None:
-    from headrace.engine.context import record_dataset
-    from headrace.io import fs as fsmod
+    """Record the job's datasets on the running task (its lineage, the store, OpenLineage): each
+    source read, the Parquet table written (its schema, each column from the same field of the
+    sources) and the quarantine, named by OpenLineage's rules (``file``/``s3://bucket`` + path)."""
+    try:
+        from headrace.lineage.capture import record_lake
 
-    one = len(job.sources) == 1  # several sources: their rows and bytes are not told apart
-    for src in job.sources:
-        fs, path = fsmod.filesystem(src)
-        record_dataset("input", "file" if fsmod.is_local(fs) else fsmod.protocols(fs)[0],
-                       fsmod.uri(fs, path), src, rows=result.rows_read if one else None,
-                       bytes_=result.bytes_read if one else None)
-    fs, path = fsmod.filesystem(job.target)
-    record_dataset("output", "parquet", fsmod.uri(fs, path), job.target, rows=result.good_rows,
-                   bytes_=result.bytes_written)
-    if result.bad_rows:
-        qfs, qpath = fsmod.filesystem(str(job.quarantine))
-        record_dataset("output", "quarantine", fsmod.uri(qfs, qpath), str(job.quarantine),
-                       rows=result.bad_rows, bytes_=result.bad_bytes)
+        record_lake(sources=[_dataset_place(src) for src in job.sources], target=_dataset_place(job.target),
+                    quarantine=_dataset_place(str(job.quarantine)) if result.bad_rows else None,
+                    schema=job.arrow_schema, quarantine_schema=QUARANTINE_SCHEMA,
+                    rows_read=result.rows_read, bytes_read=result.bytes_read, good_rows=result.good_rows,
+                    bytes_written=result.bytes_written, bad_rows=result.bad_rows, bad_bytes=result.bad_bytes)
+    except Exception as exc:  # lineage never fails the job it describes
+        log.debug("lineage: could not record the lake job %s: %s", job.name, exc)
     log.info("%s: %d files, %d rows read, %d good, %d bad", job.name, result.files_read, result.rows_read,
              result.good_rows, result.bad_rows)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 from headrace.errors import ScheduleError
 from headrace.state_types import UNFINISHED_TYPES
 from headrace.store.base import StoreBase, as_utc, utcnow
+from headrace.store.final_events import announce, describe
 from headrace.store.retry import retried
 from headrace.store.runs import HOSTNAME, _row
 from headrace.store.schema import deployments, flow_runs, run_alerts
@@ -63,6 +64,10 @@ def _candidates(postgresql: bool, by_ids: bool, limit: int) -> Any:
     return query
 
 
+def _nothing() -> None:
+    pass
+
+
 def slot_key(deployment_id: str, slot: datetime) -> str:
     """The idempotency key of a deployment's scheduled run for one slot."""
     return f"{deployment_id}:{slot.astimezone(UTC).isoformat()}"
@@ -78,6 +83,7 @@ class DeploymentsMixin(StoreBase):
         old schedule are cancelled so they never fire.
         """
         now = (now or utcnow()).astimezone(UTC)
+        told: Callable[[], None] = _nothing
         with self.transaction() as conn:
             old = self._deployment_row(conn, values["name"], lock=True)
             if old is None:
@@ -98,11 +104,12 @@ class DeploymentsMixin(StoreBase):
             if "schedule" in changes:
                 changes["scheduled_until"] = now
                 changes["error"] = None
-                self._cancel_future(conn, old["id"], now, "the deployment's schedule changed", now)
+                told = self._cancel_future(conn, old["id"], now, "the deployment's schedule changed", now)
             if changes:
                 changes["updated_at"] = now
                 conn.execute(update(deployments).where(deployments.c.id == old["id"]).values(**changes))
-            return {**old, **changes}
+        told()
+        return {**old, **changes}
 
     def _deployment_row(self, conn: Connection, name_or_id: str, *, lock: bool = False) -> dict[str, Any] | None:
         query = select(deployments).where((deployments.c.name == name_or_id) | (deployments.c.id == name_or_id))
@@ -134,21 +141,25 @@ class DeploymentsMixin(StoreBase):
     def set_deployment_paused(self, name_or_id: str, paused: bool, now: datetime | None = None) -> dict[str, Any]:
         """Pause (cancelling its not-yet-started scheduled runs) or resume from ``now``."""
         now = (now or utcnow()).astimezone(UTC)
+        told: Callable[[], None] = _nothing
         with self.transaction() as conn:
             row = self._deployment_row(conn, name_or_id, lock=True)
             if row is None:
                 raise ScheduleError(f"no deployment named {name_or_id!r}; `headrace deployments list` shows them")
             values: dict[str, Any] = {"paused": paused, "updated_at": now}
             if paused:
-                self._cancel_future(conn, row["id"], None, "the deployment was paused", now)
+                told = self._cancel_future(conn, row["id"], None, "the deployment was paused", now)
             else:
                 values["scheduled_until"] = now  # a pause is not caught up on resume
             conn.execute(update(deployments).where(deployments.c.id == row["id"]).values(**values))
+        told()
         return {**row, **values}
 
     def _cancel_future(
         self, conn: Connection, deployment_id: str, after: datetime | None, message: str, now: datetime
-    ) -> None:
+    ) -> Callable[[], None]:
+        """Cancel the deployment's Scheduled runs (after ``after``); returns what tells the run observers,
+        to call once the transaction has committed."""
         cond = [
             flow_runs.c.deployment_id == deployment_id,
             flow_runs.c.state_type == "SCHEDULED",
@@ -157,8 +168,10 @@ class DeploymentsMixin(StoreBase):
         if after is not None:
             cond.append(flow_runs.c.expected_start > after)
         ids = [r[0] for r in conn.execute(select(flow_runs.c.id).where(*cond))]
-        record_transitions(conn, "flow", [change(i, "CANCELLED", "Cancelled", now, message) for i in ids],
-                           only_from=("SCHEDULED",), lock=self.dialect == "postgresql")
+        moved = record_transitions(conn, "flow", [change(i, "CANCELLED", "Cancelled", now, message) for i in ids],
+                                   only_from=("SCHEDULED",), lock=self.dialect == "postgresql")
+        observers, ended = describe(conn, "flow", moved, started=False)
+        return lambda: announce(observers, "flow", ended, state="Cancelled", at=now, message=message)
 
     # -- scheduled runs ----------------------------------------------------------------
     @retried

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from headrace.errors import RunNotFound
 from headrace.state_types import ACTIVE_TYPES, NOT_STARTED_TYPES, TERMINAL_TYPES, StateType
 from headrace.store.base import StoreBase, as_utc, utcnow
+from headrace.store.final_events import announce, describe
 from headrace.store.retry import retried
 from headrace.store.schema import (
     concurrency_slots,
@@ -241,6 +242,8 @@ class RunsMixin(StoreBase):
             moved = record_transitions(conn, "flow", [change(flow_run_id, "CANCELLED", "Cancelled", now, message)],
                                        only_from=NOT_STARTED_TYPES, values={"cancel_requested": True},
                                        lock=self.dialect == "postgresql")
+            observers, ended = describe(conn, "flow", moved, started=False)
+        announce(observers, "flow", ended, state="Cancelled", at=now, message=message)
         return bool(moved)
 
     @retried
@@ -250,8 +253,14 @@ class RunsMixin(StoreBase):
         """Move runs still in ``only_from`` to a state, recording the change; return those moved."""
         at = now or utcnow()
         with self.transaction() as conn:
-            return record_transitions(conn, kind, [change(r, state_type, state_name, at, message) for r in run_ids],
-                                      only_from=only_from, lock=self.dialect == "postgresql")
+            moved = record_transitions(conn, kind, [change(r, state_type, state_name, at, message) for r in run_ids],
+                                       only_from=only_from, lock=self.dialect == "postgresql")
+            # the callers end runs no engine ran (a Scheduled slot skipped, a claimed run whose flow
+            # could not load or start): their observers never heard a START
+            final = str(state_type) in TERMINAL_TYPES
+            observers, ended = describe(conn, kind, moved if final else [], started=False)
+        announce(observers, kind, ended, state=state_name, at=at, message=message)
+        return moved
 
     @retried
     def heartbeat(self, flow_run_ids: list[str], now: datetime | None = None) -> None:
@@ -303,8 +312,16 @@ class RunsMixin(StoreBase):
             if flow and not record_transitions(conn, "flow", [change(run_id, crashed, "Crashed", now, msg)],
                                                only_from=ACTIVE_TYPES, lock=self.dialect == "postgresql"):
                 return
-            tasks = [r[0] for r in conn.execute(select(task_runs.c.id).where(
-                task_runs.c.flow_run_id == run_id, task_runs.c.state_type.in_(ACTIVE_TYPES)))]
-            record_transitions(conn, "task", [change(t, crashed, "Crashed", now, msg) for t in tasks],
-                               only_from=ACTIVE_TYPES)
+            found = dict(conn.execute(select(task_runs.c.id, task_runs.c.state_type).where(
+                task_runs.c.flow_run_id == run_id, task_runs.c.state_type.in_(ACTIVE_TYPES))).all())
+            moved = record_transitions(conn, "task", [change(t, crashed, "Crashed", now, msg) for t in found],
+                                       only_from=ACTIVE_TYPES)
             conn.execute(concurrency_slots.delete().where(concurrency_slots.c.flow_run_id == run_id))
+            # a task run got its START when it began running; a Pending one never did
+            observers, tasks = describe(conn, "task", moved,
+                                        started={t: found.get(t) == StateType.RUNNING.value for t in moved})
+            flows: list[dict[str, Any]] = []
+            if flow:
+                observers, flows = describe(conn, "flow", [run_id], started=True)
+        announce(observers, "task", tasks, state="Crashed", at=now, message=msg)
+        announce(observers, "flow", flows, state="Crashed", at=now, message=msg)

@@ -345,6 +345,55 @@ def test_the_file_transport_takes_a_file_url(monkeypatch: pytest.MonkeyPatch, tm
     assert len(validate_lines(path.read_text())) == 6
 
 
+def test_a_killed_file_sender_loses_no_event_and_the_pipeline_builds_them_itself(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import signal
+
+    path = tmp_path / "events.ndjson"
+    monkeypatch.setenv("HEADRACE_OPENLINEAGE_URL", path.as_uri())
+    shipped(1)
+    emitter = emitter_from_env()
+    assert emitter is not None and emitter.drain(30)  # the sender runs and wrote the first 4 events
+    dispatcher: Any = emitter.dispatcher
+    assert len(validate_lines(path.read_text())) == 4
+    os.kill(dispatcher.sender_pid, signal.SIGSTOP)  # it will never read what comes next
+    try:
+        shipped(3)
+        dispatcher.deliver()  # 8 records in the pipe, not confirmed
+    finally:
+        os.kill(dispatcher.sender_pid, signal.SIGKILL)
+    assert emitter.drain(30)  # the pipeline wrote the 8 itself
+    events = validate_lines(path.read_text())
+    assert len(events) == 12
+    runs: dict[str, list[str]] = {}
+    for event in events:
+        runs.setdefault(event["run"]["runId"], []).append(event["eventType"])
+    assert all(types[0] == "START" and len(types) == 2 for types in runs.values()), runs
+    shipped(1)  # a new sender takes over
+    close_emitters()
+    assert len(validate_lines(path.read_text())) == 16
+
+
+def test_exit_waits_at_most_the_bound_for_a_stuck_file_sender(monkeypatch: pytest.MonkeyPatch,
+                                                             tmp_path: Path) -> None:
+    import signal
+
+    from headrace.lineage.transport_sender import SenderProcessDispatcher
+
+    path = tmp_path / "events.ndjson"
+    dispatcher = SenderProcessDispatcher(path.as_uri(), tmp_path, exit_wait=0.5)
+    dispatcher.put('{"n": 0}')
+    assert dispatcher.drain(30)
+    os.kill(dispatcher.sender_pid or 0, signal.SIGSTOP)  # stuck: it writes nothing more
+    for i in range(1, 4):
+        dispatcher.put(json.dumps({"n": i}))
+    started = time.perf_counter()
+    dispatcher.close()
+    took = time.perf_counter() - started
+    assert took < 5.0, f"closing waited {took:.2f} s for a 0.5 s bound"
+    assert [json.loads(line)["n"] for line in path.read_text().splitlines()] == [0, 1, 2, 3]
+
+
 def test_console_prints_one_event_per_line(monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("HEADRACE_OPENLINEAGE_URL", "console")

@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow.dataset as ds
 import pytest
+from lake_lineage import assert_lake_lineage
 
 from headrace import flow
 from headrace.cli import main
@@ -27,7 +28,10 @@ def _last(metrics: list[dict[str, Any]]) -> dict[str, float]:
     return {m["name"]: m["value"] for m in metrics}
 
 
-def test_in_a_flow_it_runs_as_a_task_with_metrics_and_datasets(tmp_path: Path) -> None:
+def test_in_a_flow_it_runs_as_a_task_with_metrics_and_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    events = tmp_path / "openlineage.ndjson"
+    monkeypatch.setenv("HEADRACE_OPENLINEAGE_URL", events.as_uri())
     lake = write_dirty_lake(str(tmp_path / "lake"), records=500, files=2)
     job = LakeJob(lake.pattern, SALES_SCHEMA, sales_rules(), str(tmp_path / "wh"), partition_by=["order_date"],
                   name="sales-lake")
@@ -46,11 +50,8 @@ def test_in_a_flow_it_runs_as_a_task_with_metrics_and_datasets(tmp_path: Path) -
     assert last["lake_rows_read"] == lake.rows and last["lake_good_rows"] == lake.good
     assert last["lake_bad_rows"] == lake.bad and last["lake_bad_bytes"] == lake.bad_bytes
     assert last["lake_files_read"] == 2 and last["lake_backlog_bytes"] == 0 and last["lake_bytes_written"] > 0
-    io_rows = store.get_dataset_io(str(state.run_id))
-    kinds = {(r["direction"], r["kind"]) for r in io_rows}
-    assert kinds == {("input", "file"), ("output", "parquet"), ("output", "quarantine")}
-    out = next(r for r in io_rows if r["kind"] == "parquet")
-    assert (out["rows"], out["uri"]) == (lake.good, (tmp_path / "wh").as_uri())
+    assert_lake_lineage(str(state.run_id), lake_dir=tmp_path / "lake", target=tmp_path / "wh", good=lake.good,
+                        bad=lake.bad, events=events, capsys=capsys)
 
 
 def test_counters_reach_the_store_while_the_job_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

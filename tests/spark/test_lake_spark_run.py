@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lake_lineage import assert_lake_lineage
 
 from headrace import flow
 from headrace.spark import LakeJob
@@ -15,10 +16,13 @@ from headrace.store import get_store
 
 
 def test_in_a_flow_the_spark_job_records_metrics_and_datasets(spark: Any, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+                                                               monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
     from headrace.spark import lake_spark
 
     lake = write_dirty_lake(str(tmp_path / "lake"), records=2_000, files=2)
+    events = tmp_path / "openlineage.ndjson"
+    monkeypatch.setenv("HEADRACE_OPENLINEAGE_URL", events.as_uri())
     monkeypatch.setattr(lake_spark, "CHUNK_BYTES", 25_013)     # ~20 tasks finishing one after another
     monkeypatch.setattr(lake_spark, "LIVE_EVERY", 0.02)
     seen: list[dict[str, int]] = []
@@ -45,8 +49,8 @@ def test_in_a_flow_the_spark_job_records_metrics_and_datasets(spark: Any, tmp_pa
     last = {m["name"]: m["value"] for m in store.get_metrics(str(state.run_id))}
     assert (last["lake_rows_read"], last["lake_good_rows"], last["lake_bad_rows"]) == (lake.rows, lake.good, lake.bad)
     assert last["lake_bad_bytes"] == lake.bad_bytes and last["lake_backlog_bytes"] == 0
-    kinds = {(r["direction"], r["kind"]) for r in store.get_dataset_io(str(state.run_id))}
-    assert kinds == {("input", "file"), ("output", "parquet"), ("output", "quarantine")}
+    assert_lake_lineage(str(state.run_id), lake_dir=tmp_path / "lake", target=tmp_path / "wh", good=lake.good,
+                        bad=lake.bad, events=events, capsys=capsys)
     total = sum(Path(f).stat().st_size for f in lake.files)
     partial = [u["bytes_read"] for u in seen if 0 < u.get("bytes_read", 0) < total]
     assert partial, f"no update while the tasks ran: {seen}"
