@@ -11,9 +11,9 @@ from typing import Any
 
 from headrace.engine.context import get_run_context
 from headrace.lineage.frames import Origin, inherited, origin_of, remember
-from headrace.lineage.model import ColumnSource, DatasetIO, DatasetRef
+from headrace.lineage.model import ColumnSource, DatasetIO, DatasetRef, schema_of
 from headrace.lineage.naming import SqlSource, duckdb_connection_source, file_dataset, sql_source
-from headrace.lineage.record import record, schema_of, source_dicts
+from headrace.lineage.record import record, source_dicts
 from headrace.lineage.sql import analyze, analyze_statement, warm_up
 
 log = logging.getLogger("headrace.lineage")

@@ -13,7 +13,7 @@ import weakref
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from headrace.lineage.model import ColumnSource, DatasetRef
+from headrace.lineage.model import ColumnSource, DatasetRef, schema_of
 
 
 @dataclass
@@ -79,7 +79,6 @@ def derive(new: Any, old: Any, **changes: Any) -> None:
 def transformed(task_name: str, inputs: list[Any], output: Any) -> None:
     """``output`` was made from the frames ``inputs`` by a task: it inherits their datasets, and
     the sources of each column it shares by name with one of them, as TRANSFORMATION."""
-    from headrace.lineage.record import schema_of
 
     step = {"task": task_name, "schema_in": [list(p) for f in inputs for p in (schema_of(f) or [])],
             "schema_out": [list(p) for p in schema_of(output) or []]}

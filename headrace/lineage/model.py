@@ -60,3 +60,23 @@ class DatasetIO:
     # input columns that shape the whole output without flowing into a column (outputs only):
     # INDIRECT sources, subtype JOIN, FILTER, GROUP_BY or SORT (the facet's "dataset" list)
     indirect: list[ColumnSource] | None = None
+
+
+def schema_of(value: Any) -> list[tuple[str, str]] | None:
+    """``(column, type)`` pairs of a pandas/Polars/Arrow frame or schema, or of given pairs."""
+    if value is None:
+        return None
+    if isinstance(value, list | tuple):
+        return [(str(n), str(t)) for n, t in value]
+    if isinstance(value, dict):
+        return [(str(n), str(t)) for n, t in value.items()]
+    arrow_schema = getattr(value, "schema", None)
+    if arrow_schema is not None and hasattr(arrow_schema, "names") and hasattr(arrow_schema, "types"):
+        return [(n, str(t)) for n, t in zip(arrow_schema.names, arrow_schema.types, strict=True)]
+    if hasattr(value, "names") and hasattr(value, "types"):           # a pyarrow.Schema
+        return [(n, str(t)) for n, t in zip(value.names, value.types, strict=True)]
+    dtypes = getattr(value, "dtypes", None)
+    columns = getattr(value, "columns", None)
+    if dtypes is not None and columns is not None:                     # pandas, Polars
+        return [(str(c), str(t)) for c, t in zip(list(columns), list(dtypes), strict=True)]
+    return None

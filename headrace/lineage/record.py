@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from headrace.engine.context import get_run_context, record_dataset
-from headrace.lineage.model import ColumnSource, DatasetIO, DatasetRef
+from headrace.lineage.model import ColumnSource, DatasetIO, DatasetRef, schema_of
 from headrace.lineage.naming import parse_dataset
 from headrace.secrets import redact
 
@@ -133,26 +133,6 @@ def _column_source(value: Any) -> ColumnSource:
         return value
     dataset, column = value
     return ColumnSource(parse_dataset(dataset), str(column), "DIRECT", "TRANSFORMATION")
-
-
-def schema_of(value: Any) -> list[tuple[str, str]] | None:
-    """``(column, type)`` pairs of a pandas/Polars/Arrow frame or schema, or of given pairs."""
-    if value is None:
-        return None
-    if isinstance(value, list | tuple):
-        return [(str(n), str(t)) for n, t in value]
-    if isinstance(value, dict):
-        return [(str(n), str(t)) for n, t in value.items()]
-    arrow_schema = getattr(value, "schema", None)
-    if arrow_schema is not None and hasattr(arrow_schema, "names") and hasattr(arrow_schema, "types"):
-        return [(n, str(t)) for n, t in zip(arrow_schema.names, arrow_schema.types, strict=True)]
-    if hasattr(value, "names") and hasattr(value, "types"):           # a pyarrow.Schema
-        return [(n, str(t)) for n, t in zip(value.names, value.types, strict=True)]
-    dtypes = getattr(value, "dtypes", None)
-    columns = getattr(value, "columns", None)
-    if dtypes is not None and columns is not None:                     # pandas, Polars
-        return [(str(c), str(t)) for c, t in zip(list(columns), list(dtypes), strict=True)]
-    return None
 
 
 # -- the stored form -------------------------------------------------------------------------------

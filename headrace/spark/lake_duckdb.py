@@ -217,11 +217,11 @@ def _write_outputs(con: Any, job: LakeSpec, files: list[LakeFile], stage: str) -
     select = "SELECT " + ", ".join(cols + keys) + " FROM __hr_staged WHERE __hr_reason IS NULL"
     if parts:
         by = ", ".join(f"__hr_p{i}" for i in range(len(parts)))
-        con.execute(f"COPY ({select}) TO $dest (FORMAT parquet, PARTITION_BY ({by}), OVERWRITE_OR_IGNORE)",
+        con.execute("COPY (" + select + ") TO $dest (FORMAT parquet, PARTITION_BY (" + by + "), OVERWRITE_OR_IGNORE)",
                     {"dest": good, "null": NULL_PARTITION})
     elif con.execute("SELECT count(*) FROM __hr_staged WHERE __hr_reason IS NULL").fetchone()[0]:
         # No good row, nothing published: like a partition the run has no rows for.
-        con.execute(f"COPY ({select}) TO $dest (FORMAT parquet)", {"dest": os.path.join(good, "data.parquet")})
+        con.execute("COPY (" + select + ") TO $dest (FORMAT parquet)", {"dest": os.path.join(good, "data.parquet")})
     con.execute("CREATE TEMP TABLE __hr_files (no INTEGER, uri VARCHAR)")
     con.executemany("INSERT INTO __hr_files VALUES ($1, $2)", [[i, f.uri] for i, f in enumerate(files)])
     bad = os.path.join(stage, "bad")
