@@ -26,7 +26,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from headrace.lineage.transport import Dispatcher, dispatcher_for
+from headrace.lineage.render import Dispatcher, EventRenderer, _facets
+from headrace.lineage.transport import dispatcher_for
 
 # state type of a run's final state -> OpenLineage event type
 EVENT_TYPES = {"COMPLETED": "COMPLETE", "FAILED": "FAIL", "CRASHED": "FAIL", "CANCELLED": "ABORT"}
@@ -81,42 +82,6 @@ class _FlowSeen:
     """What the emitter keeps of a flow run in progress: its tasks' datasets."""
 
     datasets: list[Any] = field(default_factory=list)
-
-
-class EventRenderer:
-    """Turns the emitter's records into JSON lines; events without datasets nor error are filled
-    into a per-job template. Runs in the sender process (``transport_sender``), or on a local
-    transport's thread."""
-
-    def __init__(self, namespace: str = "headrace") -> None:
-        self.namespace = namespace
-        self._templates: dict[tuple[Any, ...], tuple[str, str, str]] = {}
-
-    def render(self, record: tuple[Any, ...]) -> str:
-        """One queued record as a JSON line (a template filled in when it has no dataset nor error)."""
-        kind, etype, run_id, job, at, fn, parent, scheduled, message, error, datasets = record
-        ol = _facets()
-        if datasets or etype == "FAIL":
-            return ol.serialize(ol.build_event(
-                event_type=etype, kind=kind, namespace=self.namespace, job_name=job, run_id=run_id, at=at, fn=fn,
-                parent=parent, scheduled_time=scheduled, message=message, error=error, datasets=datasets))
-        key = (kind, etype, job, parent, scheduled, fn)
-        parts = self._templates.get(key)
-        if parts is None:
-            if len(self._templates) > 10_000:
-                self._templates.clear()
-            line = ol.serialize(ol.build_event(
-                event_type=etype, kind=kind, namespace=self.namespace, job_name=job, run_id=ol.PLACEHOLDER_RUN,
-                at=ol.PLACEHOLDER_TIME, fn=fn, parent=parent, scheduled_time=scheduled))
-            head, found_time, rest = line.partition(ol.PLACEHOLDER_TIME)  # keys are sorted: eventTime first
-            middle, found_run, tail = rest.partition(ol.PLACEHOLDER_RUN)
-            if not (found_time and found_run):  # never expected; the event is then built whole
-                return ol.serialize(ol.build_event(
-                    event_type=etype, kind=kind, namespace=self.namespace, job_name=job, run_id=run_id, at=at,
-                    fn=fn, parent=parent, scheduled_time=scheduled))
-            parts = self._templates[key] = (head, middle, tail)
-        head, middle, tail = parts
-        return f"{head}{ol.iso(at)}{middle}{ol.run_uuid(run_id)}{tail}"
 
 
 class OpenLineageEmitter:
@@ -194,21 +159,6 @@ class OpenLineageEmitter:
     def close(self, timeout: float | None = None) -> None:
         """Deliver what is queued (HTTP: wait at most its ``exit_wait``, then keep the rest on disk)."""
         self.dispatcher.close(timeout)
-
-
-_FACETS: list[Any] = []
-_IMPORT_LOCK = threading.Lock()
-
-
-def _facets() -> Any:
-    """``headrace.lineage.openlineage_facets``, imported once (it loads the client library)."""
-    if not _FACETS:
-        with _IMPORT_LOCK:  # the client is loaded by hand (``_client``): one thread at a time
-            if not _FACETS:
-                from headrace.lineage import openlineage_facets
-
-                _FACETS.append(openlineage_facets)
-    return _FACETS[0]
 
 
 def _parent(run_id: str | None, job: str | None) -> tuple[str, str] | None:

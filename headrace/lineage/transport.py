@@ -8,68 +8,28 @@ thread of the pipeline's process. Unset: off.
 
 The engine never waits on a transport: records are queued (a deque append) and a dispatcher
 hands them on in batches, on its own thread, and when a top-level flow run ends.
+
+What the transports share (rendering, the file transport, the outbox's folder) is in
+``headrace.lineage.render``; this module sits above ``transport_http`` and ``transport_sender``
+and imports them, never the other way round.
 """
 
 from __future__ import annotations
 
 import collections
 import logging
-import os
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
-from urllib.parse import unquote, urlsplit
+from typing import Any
+from urllib.parse import urlsplit
 
 from headrace.errors import ConfigError
+from headrace.lineage.render import BATCH, Dispatcher, FileTransport, _file_path, rendered
+from headrace.lineage.render import outbox_folder as outbox_folder  # where it has been imported from
 
 log = logging.getLogger("headrace.lineage")
-
-# Events waiting past this many are delivered at once, not at the next tick.
-BATCH = 2_000
-
-
-class Dispatcher(Protocol):
-    """Takes events from the engine (lines, or records that ``render`` turns into lines) and delivers them."""
-
-    where: str
-    render: Callable[[Any], str]
-
-    def put(self, item: Any) -> None: ...
-
-    def flush(self) -> None: ...
-
-    def drain(self, timeout: float = 30.0) -> bool: ...
-
-    def close(self, timeout: float | None = None) -> None: ...
-
-
-class FileTransport:
-    """Appends events to one NDJSON file; each batch is a single write under an exclusive lock."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-
-    def send(self, lines: list[str]) -> None:
-        import fcntl
-
-        data = ("\n".join(lines) + "\n").encode("utf-8")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            # O_APPEND puts each write at the end; the lock keeps a large batch (several writes
-            # for the kernel) from interleaving with another process's batch.
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)  # releases the lock
-
-    def __str__(self) -> str:
-        return str(self.path)
-
 
 class ConsoleTransport:
     """Prints each event on standard output, one JSON object per line."""
@@ -147,32 +107,6 @@ class QueueDispatcher:
         self.deliver()
 
 
-def rendered(items: list[Any], render: Callable[[Any], str]) -> list[str]:
-    """Each queued item as its JSON line; an item that cannot be rendered is logged and left out."""
-    lines = []
-    for item in items:
-        if isinstance(item, str):
-            lines.append(item)
-            continue
-        try:
-            lines.append(render(item))
-        except Exception as exc:  # a broken event never stops the others
-            from headrace.secrets import redact
-
-            log.warning("OpenLineage: an event could not be built: %s: %s", type(exc).__name__, redact(str(exc)))
-    return lines
-
-
-def _file_path(url: str) -> Path:
-    parts = urlsplit(url)
-    if parts.netloc not in ("", "localhost"):
-        raise ConfigError(f"HEADRACE_OPENLINEAGE_URL {url!r}: a file URL names a local path "
-                          "(file:///path/events.ndjson)")
-    if not parts.path:
-        raise ConfigError(f"HEADRACE_OPENLINEAGE_URL {url!r}: give the file's path, e.g. file:///tmp/events.ndjson")
-    return Path(unquote(parts.path))
-
-
 def dispatcher_for(url: str, *, home: Path, api_key: str | None = None, timeout: float = 5.0,
                    namespace: str = "headrace", **options: Any) -> Dispatcher:
     """The dispatcher for ``url`` (``file://``, ``console``, ``http(s)://``); ``home``: the
@@ -197,8 +131,3 @@ def dispatcher_for(url: str, *, home: Path, api_key: str | None = None, timeout:
 
     raise ConfigError(f"HEADRACE_OPENLINEAGE_URL {redact(url)!r} is not a transport headrace knows: use "
                       "file:///path/events.ndjson, console, or http(s)://host:port")
-
-
-def outbox_folder(home: Path) -> Path:
-    """Where events an HTTP endpoint did not take are kept until they are sent."""
-    return home / "openlineage" / "outbox"

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from headrace.errors import ConfigError
-from headrace.lineage.transport import rendered
+from headrace.lineage.render import outbox_folder, rendered
 from headrace.secrets import redact
 
 log = logging.getLogger("headrace.lineage")
@@ -359,8 +359,6 @@ class HttpDispatcher:
 
 def send_outbox(url: str, home: Path, *, api_key: str | None = None) -> tuple[int, int, Path]:
     """Send the events kept under ``home`` to ``url`` now. Returns (sent, still kept, outbox folder)."""
-    from headrace.lineage.transport import outbox_folder
-
     outbox = Outbox(outbox_folder(home))
     transport = HttpTransport(url, api_key=api_key)
     try:

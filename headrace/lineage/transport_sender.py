@@ -38,7 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from headrace.lineage.transport import BATCH, FileTransport, outbox_folder, rendered
+from headrace.lineage.render import BATCH, EventRenderer, FileTransport, _facets, _file_path, outbox_folder, rendered
 
 log = logging.getLogger("headrace.lineage")
 
@@ -60,12 +60,8 @@ def portable(record: Any, render: Callable[[Any], str], locations: dict[Any, Any
         try:
             where = locations[fn]
         except KeyError:
-            from headrace.lineage.openlineage import _facets
-
             where = locations[fn] = _facets().source_location(fn)
         except TypeError:  # an unhashable callable
-            from headrace.lineage.openlineage import _facets
-
             where = _facets().source_location(fn)
         return (*record[:5], where, *record[6:])
     return record
@@ -92,8 +88,6 @@ class SenderProcessDispatcher:
 
         self.file: FileTransport | None = None
         if url.lower().startswith("file:"):
-            from headrace.lineage.transport import _file_path
-
             self.file = FileTransport(_file_path(url))
             self.where = str(self.file)
         else:
@@ -295,8 +289,6 @@ def _frames(stream: Any) -> Any:
 def main() -> int:
     """The sender process: frames of records from stdin, events to the file or endpoint; how many
     records were dealt with, to stdout."""
-    from headrace.lineage.openlineage import EventRenderer
-
     config = json.loads(os.environ.pop(_ENV))
     folder = outbox_folder(Path(config["home"]))
     folder.mkdir(parents=True, exist_ok=True)
