@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import io
-import socket
 import textwrap
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -122,40 +119,9 @@ def test_the_cli_runs_a_job_file_as_a_recorded_flow_run(tmp_path: Path, capsys: 
     assert "is not a LakeJob" in capsys.readouterr().err
 
 
-# -- S3 through a real S3-compatible server on 127.0.0.1 ---------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def bucket(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    import boto3
-
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    name = f"lake-{uuid.uuid4().hex[:10]}"
-    boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(Bucket=name)
-    return name
-
-
-def test_an_s3_lake_to_an_s3_warehouse(tmp_path: Path, bucket: str) -> None:
+# -- S3 through a real S3-compatible server on 127.0.0.1 (tests/conftest.py) ------------------------
+def test_an_s3_lake_to_an_s3_warehouse(tmp_path: Path, s3_bucket: str) -> None:
+    bucket = s3_bucket
     import s3fs
 
     lake = write_dirty_lake(str(tmp_path / "lake"), records=400, files=2, gzip_files=True)
@@ -176,7 +142,8 @@ def test_an_s3_lake_to_an_s3_warehouse(tmp_path: Path, bucket: str) -> None:
     assert not [p for p in fs.find(f"{bucket}/warehouse") if "/." in p]
 
 
-def test_an_unwritable_s3_target_is_a_clear_error(tmp_path: Path, bucket: str) -> None:
+def test_an_unwritable_s3_target_is_a_clear_error(tmp_path: Path, s3_bucket: str) -> None:
+    # s3_bucket points S3 at the moto server; the target names a bucket that does not exist there
     from headrace.spark import LakeJobError
 
     lake = write_dirty_lake(str(tmp_path / "lake"), records=10, files=1)
