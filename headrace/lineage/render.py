@@ -10,9 +10,11 @@ The ground of ``headrace.lineage``'s OpenLineage modules: it imports none of the
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,6 +41,48 @@ class Dispatcher(Protocol):
     def drain(self, timeout: float = 30.0) -> bool: ...
 
     def close(self, timeout: float | None = None) -> None: ...
+
+
+class BatchingThread(ABC):
+    """Records queued by the pipeline, delivered in order by one background thread: every
+    ``interval`` seconds, at once when ``BATCH`` are waiting or on ``flush``. Subclasses say how
+    (``deliver``, run in that thread) and name the thread (``thread_name``)."""
+
+    thread_name = "headrace-openlineage"
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._queue: collections.deque[Any] = collections.deque()
+        self._lock = threading.Lock()
+        self._wake, self._stop = threading.Event(), threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def put(self, item: Any) -> None:
+        self._queue.append(item)
+        if self._thread is None:
+            self._start()
+        elif len(self._queue) >= BATCH:
+            self._wake.set()
+
+    def flush(self) -> None:
+        """Have the thread deliver what is queued now (the caller does not wait)."""
+        self._wake.set()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, daemon=True, name=self.thread_name)
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            self.deliver()
+
+    @abstractmethod
+    def deliver(self) -> None:
+        """Deliver what is queued (in the thread)."""
 
 
 class FileTransport:

@@ -16,17 +16,15 @@ and imports them, never the other way round.
 
 from __future__ import annotations
 
-import collections
 import logging
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from headrace.errors import ConfigError
-from headrace.lineage.render import BATCH, Dispatcher, FileTransport, _file_path, rendered
+from headrace.lineage.render import BatchingThread, Dispatcher, FileTransport, _file_path, rendered
 from headrace.lineage.render import outbox_folder as outbox_folder  # where it has been imported from
 
 log = logging.getLogger("headrace.lineage")
@@ -42,45 +40,16 @@ class ConsoleTransport:
         return "the console"
 
 
-class QueueDispatcher:
+class QueueDispatcher(BatchingThread):
     """Delivers events to a local transport (file, console) in order, on a background thread: every
     ``interval`` seconds, at once on ``flush`` (a top-level flow run's end), and at ``close`` (exit)."""
 
     def __init__(self, transport: FileTransport | ConsoleTransport, interval: float = 1.0) -> None:
+        super().__init__(interval)
         self.transport = transport
         self.where = str(transport)
-        self.interval = interval
-        self._queue: collections.deque[Any] = collections.deque()
         self.render: Callable[[Any], str] = str
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.written = 0
-
-    def put(self, item: Any) -> None:
-        self._queue.append(item)
-        if self._thread is None:
-            self._start()
-        elif len(self._queue) >= BATCH:
-            self._wake.set()
-
-    def _start(self) -> None:
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, daemon=True, name="headrace-openlineage")
-                self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            self.deliver()
-
-    def flush(self) -> None:
-        """Have the thread deliver what is queued now (the caller does not wait: writing runs beside
-        the next run, outside the interpreter lock)."""
-        self._wake.set()
 
     def drain(self, timeout: float = 30.0) -> bool:
         """Deliver what is queued now, in this thread; True (a local write does not wait on anyone)."""

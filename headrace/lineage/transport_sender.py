@@ -38,7 +38,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from headrace.lineage.render import BATCH, EventRenderer, FileTransport, _facets, _file_path, outbox_folder, rendered
+from headrace.lineage.render import (
+    BatchingThread,
+    EventRenderer,
+    FileTransport,
+    _facets,
+    _file_path,
+    outbox_folder,
+    rendered,
+)
 
 log = logging.getLogger("headrace.lineage")
 
@@ -76,10 +84,12 @@ class _Sender:
         self.reader: threading.Thread | None = None
 
 
-class SenderProcessDispatcher:
+class SenderProcessDispatcher(BatchingThread):
     """Hands records to a sender process through a pipe; see the module's docstring. ``url``: an
     ``http(s)://`` endpoint or a ``file://`` path; ``exit_wait``: for a file, the most ``close``
     waits for the sender (default 5 s)."""
+
+    thread_name = "headrace-openlineage-pipe"
 
     def __init__(self, url: str, home: Path, *, api_key: str | None = None, timeout: float = 5.0,
                  interval: float = 0.2, namespace: str = "headrace", exit_wait: float = 5.0,
@@ -98,37 +108,12 @@ class SenderProcessDispatcher:
         self._config: dict[str, Any] = {"url": url, "home": str(home), "api_key": api_key, "timeout": timeout,
                                         "namespace": namespace, "options": options,
                                         "file": str(self.file.path) if self.file else None}
-        self.interval, self.exit_wait = interval, exit_wait
-        self._queue: collections.deque[Any] = collections.deque()
+        super().__init__(interval)
+        self.exit_wait = exit_wait
         self._locations: dict[Any, Any] = {}
-        self._lock = threading.Lock()
         self._acked = threading.Condition()
         self._written = self._handled = 0
-        self._wake, self._stop = threading.Event(), threading.Event()
-        self._thread: threading.Thread | None = None
         self._current: _Sender | None = None
-
-    def put(self, item: Any) -> None:
-        self._queue.append(item)
-        if self._thread is None:
-            self._start()
-        elif len(self._queue) >= BATCH:
-            self._wake.set()
-
-    def flush(self) -> None:
-        self._wake.set()
-
-    def _start(self) -> None:
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, daemon=True, name="headrace-openlineage-pipe")
-                self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            self.deliver()
 
     def deliver(self) -> None:
         """Write what is queued to the sender, as one frame (in this thread)."""
