@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from headrace.spark import reasons as R
-from headrace.spark.lakefiles import LakeFile, check_writable, list_files, local_copy, staging_dir
+from headrace.spark.lakefiles import LakeFile, local_copy, open_lake, staging_dir
 from headrace.spark.lakespec import LakeResult, LakeSpec
 from headrace.spark.lakesql import MASK_BITS, SQL_TYPES, is_strict_json, typed_select
 from headrace.spark.progress import LakeProgress
@@ -41,13 +41,8 @@ def run_duckdb(job: LakeSpec, progress: LakeProgress) -> LakeResult:
     """Run ``job`` on DuckDB (see ``headrace.spark.lake`` for the contract)."""
     import duckdb
 
-    files = list_files(job.sources)
-    check_writable(job.target, "target")
-    check_writable(str(job.quarantine), "quarantine")
-    result = LakeResult(engine="duckdb", files=[f.uri for f in files])
-    progress.start(len(files), sum(f.size for f in files))
+    files, result = open_lake(job, "duckdb", progress)
     if not files:
-        log.warning("%s: the lake %s holds no data file; nothing to do", job.name, ", ".join(job.sources))
         return result
     with tempfile.TemporaryDirectory(prefix="headrace-duckdb-") as work:
         con = duckdb.connect(config=_config(job, work))

@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 
 from headrace.io._compressed import is_compressed
 from headrace.spark import reasons as R
-from headrace.spark.lakefiles import LakeFile, check_writable, list_files, local_copy, staging_dir
+from headrace.spark.lakefiles import LakeFile, local_copy, open_lake, staging_dir
 from headrace.spark.lakespec import ARROW_TYPES, LakeJobError, LakeResult, LakeSpec
 from headrace.spark.lakesql import MASK_BITS, is_strict_json, typed_select
 from headrace.spark.progress import LakeProgress
@@ -241,13 +241,8 @@ def run_spark(job: LakeSpec, progress: LakeProgress) -> LakeResult:
     """Run ``job`` on Spark (see ``headrace.spark.lake`` for the contract both engines follow)."""
     from headrace.spark.session import master_from, spark_session
 
-    files = list_files(job.sources)
-    check_writable(job.target, "target")
-    check_writable(str(job.quarantine), "quarantine")
-    result = LakeResult(engine="spark", files=[f.uri for f in files])
-    progress.start(len(files), sum(f.size for f in files))
+    files, result = open_lake(job, "spark", progress)
     if not files:
-        log.warning("%s: the lake %s holds no data file; nothing to do", job.name, ", ".join(job.sources))
         return result
     master = master_from(job.spark_master)
     check_cluster_target(job, master)

@@ -8,6 +8,7 @@ could not publish to.
 
 from __future__ import annotations
 
+import logging
 import os
 import posixpath
 import shutil
@@ -22,6 +23,9 @@ from typing import IO, Any
 from headrace.errors import DataFileError
 from headrace.io import fs as fsmod
 from headrace.io._compressed import is_compressed
+from headrace.spark.lakespec import LakeJobError, LakeResult, LakeSpec
+
+log = logging.getLogger("headrace.spark")
 
 
 @dataclass(frozen=True)
@@ -151,7 +155,6 @@ def gunzip_stream(src: IO[bytes], dst: IO[bytes], name: str) -> tuple[str, str] 
 
 def check_writable(url: str, what: str) -> None:
     """Fail now, with a clear message, if ``url`` (a folder) cannot be written."""
-    from headrace.spark.lakespec import LakeJobError
 
     fs, path = fsmod.filesystem(url)
     probe = posixpath.join(path, f".headrace-probe-{uuid.uuid4().hex[:12]}")
@@ -186,3 +189,16 @@ def staging_dir(target: str) -> Iterator[str]:
         yield stage
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def open_lake(job: LakeSpec, engine: str, progress: Any) -> tuple[list[LakeFile], LakeResult]:
+    """What every engine does first: list the lake, check that target and quarantine take writes
+    before anything is read, start the progress display. No file: a warning and empty counters."""
+    files = list_files(job.sources)
+    check_writable(job.target, "target")
+    check_writable(str(job.quarantine), "quarantine")
+    result = LakeResult(engine=engine, files=[f.uri for f in files])
+    progress.start(len(files), sum(f.size for f in files))
+    if not files:
+        log.warning("%s: the lake %s holds no data file; nothing to do", job.name, ", ".join(job.sources))
+    return files, result

@@ -161,10 +161,11 @@ def test_spark_rerun_replaces_never_duplicates(both: dict[str, Any]) -> None:
 def test_spark_splits_big_files_without_losing_a_line(spark: Any, tmp_path: Path, monkeypatch: Any) -> None:
     """A plain file read by several tasks (byte ranges): every line read once, whichever task."""
     from headrace.spark import lake_spark
+    from headrace.spark.lakefiles import list_files
 
     lake = write_dirty_lake(str(tmp_path / "raw"), records=1_000, files=1, bad_share=0.02, seed=3)
     monkeypatch.setattr(lake_spark, "CHUNK_BYTES", 40_009)    # a prime: ranges end mid-line
-    assert len(lake_spark.plan(lake_spark.list_files([lake.pattern]))) >= 5
+    assert len(lake_spark.plan(list_files([lake.pattern]))) >= 5
     result, rows, bad = _run("spark", tmp_path / "raw", tmp_path / "out")
     assert (len(rows), len(bad)) == (lake.good, lake.bad) and result.rows_read == lake.rows
     assert len({r["order_id"] for r in rows}) == lake.good
